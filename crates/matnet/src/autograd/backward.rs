@@ -1,0 +1,196 @@
+//! The backward pass: a topological walk and one exhaustive match that gives
+//! each op's gradient rule, written with tensor ops (so any backend that runs
+//! the forward ops also trains).
+
+use std::collections::HashSet;
+
+use super::{no_grad, BinaryOp, Gradients, Op, UnaryOp};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// Gradients of this scalar with respect to every variable it depends on.
+    ///
+    /// ```
+    /// use matnet::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0], [3]).requires_grad();
+    /// let y = x.mul(&x).sum_all(); // Σ x²
+    /// let grads = y.backward();
+    /// assert_eq!(grads.get(&x).unwrap().to_vec(), vec![2.0, 4.0, 6.0]);
+    /// ```
+    pub fn backward(&self) -> Gradients {
+        assert_eq!(
+            self.numel(),
+            1,
+            "backward: called on a tensor of shape {:?}; reduce it to a scalar first",
+            self.shape()
+        );
+        self.backward_with(Tensor::ones(self.shape()))
+    }
+
+    /// Backpropagates a given output gradient (the vector in a
+    /// vector-Jacobian product) of this tensor's shape.
+    pub fn backward_with(&self, grad: Tensor) -> Gradients {
+        assert_eq!(
+            grad.shape(),
+            self.shape(),
+            "backward_with: gradient shape {:?} differs from tensor shape {:?}",
+            grad.shape(),
+            self.shape()
+        );
+        let _guard = no_grad();
+        let mut grads = Gradients::default();
+        if !self.tracks_grad() {
+            return grads;
+        }
+        grads.insert(self.id(), grad);
+        for node in topological_order(self).iter().rev() {
+            let Some(g) = grads.take(node.id()) else {
+                continue;
+            };
+            let Some(op) = node.op() else {
+                // A leaf variable: its gradient is a result, keep it.
+                grads.insert(node.id(), g);
+                continue;
+            };
+            let inputs = op.inputs();
+            for (input, gi) in inputs.iter().zip(input_grads(op, node, &g)) {
+                if let Some(gi) = gi {
+                    if input.tracks_grad() {
+                        grads.accumulate(input.id(), gi);
+                    }
+                }
+            }
+            // `g` (an intermediate gradient) is dropped here, keeping memory at
+            // the size of the live frontier rather than of the whole graph.
+        }
+        grads
+    }
+}
+
+/// Nodes that track gradients, every node after all of its inputs.
+fn topological_order(root: &Tensor) -> Vec<Tensor> {
+    let mut order = Vec::new();
+    let mut visited = HashSet::new();
+    // Iterative DFS: a long recurrent unroll must not overflow the stack.
+    let mut stack = vec![(root.clone(), false)];
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            order.push(t);
+            continue;
+        }
+        if !visited.insert(t.id()) {
+            continue;
+        }
+        stack.push((t.clone(), true));
+        if let Some(op) = t.op() {
+            for input in op.inputs() {
+                if input.tracks_grad() && !visited.contains(&input.id()) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// The gradient of each input of `op` (in `op.inputs()` order), given the
+/// op's output `out` and the gradient `g` arriving at it.
+fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
+    match op {
+        Op::Binary(a, b, kind) => {
+            let (ga, gb) = match kind {
+                BinaryOp::Add => (g.clone(), g.clone()),
+                BinaryOp::Sub => (g.clone(), g.neg()),
+                BinaryOp::Mul => (g.mul(b), g.mul(a)),
+                // d(a/b)/db = -a/b² = -out/b
+                BinaryOp::Div => (g.div(b), g.mul(out).div(b).neg()),
+            };
+            vec![Some(ga.sum_to(a.shape())), Some(gb.sum_to(b.shape()))]
+        }
+        Op::Unary(x, kind) => {
+            let gx = match kind {
+                UnaryOp::Neg => g.neg(),
+                UnaryOp::Exp => g.mul(out),
+                UnaryOp::Log => g.div(x),
+                UnaryOp::Sqrt => g.div(out).mul_scalar(0.5),
+                UnaryOp::Sqr => g.mul(x).mul_scalar(2.0),
+                UnaryOp::Abs => g.mul(&x.sign()),
+                UnaryOp::Relu => g.mul(&x.gt_scalar(0.0)),
+                // σ' = σ(1-σ), the Hadamard form of the chain rule.
+                UnaryOp::Sigmoid => g.mul(&out.mul(&out.affine(-1.0, 1.0))),
+                UnaryOp::Tanh => g.mul(&out.sqr().affine(-1.0, 1.0)),
+                UnaryOp::Gelu => g.mul(&x.gelu_derivative()),
+            };
+            vec![Some(gx)]
+        }
+        Op::Affine(_, mul, _) => vec![Some(g.mul_scalar(*mul))],
+        Op::Powf(x, e) => vec![Some(g.mul(&x.powf(e - 1.0)).mul_scalar(*e))],
+        Op::Clamp(x, lo, hi) => {
+            let inside = x.ge_scalar(*lo).mul(&x.le_scalar(*hi));
+            vec![Some(g.mul(&inside))]
+        }
+        Op::LeakyRelu(x, slope) => {
+            // 1 where x > 0, `slope` elsewhere.
+            let d = x.gt_scalar(0.0).affine(1.0 - slope, *slope);
+            vec![Some(g.mul(&d))]
+        }
+        Op::Where(c, a, b) => {
+            let ga = g.mul(c).sum_to(a.shape());
+            let gb = g.mul(&c.affine(-1.0, 1.0)).sum_to(b.shape());
+            vec![None, Some(ga), Some(gb)]
+        }
+        Op::Matmul(a, b) => {
+            let (ga, gb) = crate::ops::matmul::matmul_grads(a, b, g);
+            vec![Some(ga), Some(gb)]
+        }
+        Op::Sum(x, dims) => {
+            let keep = x.shape().reduced(dims, true);
+            vec![Some(g.reshape(keep).broadcast_to(x.shape()))]
+        }
+        Op::Max(x, dims) => {
+            // The gradient goes to the maximal entries (shared evenly on ties).
+            let keep = x.shape().reduced(dims, true);
+            let mask = x.eq(&out.reshape(keep.clone()));
+            let count = mask.sum_dims(dims, true);
+            vec![Some(mask.mul(&g.reshape(keep).div(&count)))]
+        }
+        Op::Softmax(_, dim) => {
+            // grad_x = y ⊙ (g - Σ_dim g ⊙ y)
+            let s = g.mul(out).sum_dims(&[*dim], true);
+            vec![Some(out.mul(&g.sub(&s)))]
+        }
+        Op::LogSoftmax(_, dim) => {
+            // grad_x = g - softmax(x) ⊙ Σ_dim g
+            let s = g.sum_dims(&[*dim], true);
+            vec![Some(g.sub(&out.exp().mul(&s)))]
+        }
+        Op::Reshape(x) => vec![Some(g.reshape(x.shape()))],
+        Op::Permute(_, perm) => {
+            let mut inv = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inv[p] = i;
+            }
+            vec![Some(g.permute(&inv))]
+        }
+        Op::Narrow(x, dim, start) => vec![Some(g.pad_dim(*dim, *start, x.dims()[*dim]))],
+        Op::Cat(xs, dim) => {
+            let mut start = 0;
+            xs.iter()
+                .map(|x| {
+                    let len = x.dims()[*dim];
+                    let gx = g.narrow(*dim as isize, start, len);
+                    start += len;
+                    Some(gx)
+                })
+                .collect()
+        }
+        Op::BroadcastTo(x) => vec![Some(g.sum_to(x.shape()))],
+        Op::Copy(_) => vec![Some(g.clone())],
+        Op::Gather(x, dim, index) => {
+            vec![Some(Tensor::zeros(x.shape()).scatter_add(*dim, index, g))]
+        }
+        Op::IndexSelect(x, dim, index) => {
+            vec![Some(Tensor::zeros(x.shape()).index_add(*dim, index, g))]
+        }
+    }
+}

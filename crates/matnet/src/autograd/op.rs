@@ -1,0 +1,152 @@
+use crate::tensor::Tensor;
+
+/// Elementwise binary operations (with broadcasting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a ⊙ b` (Hadamard product)
+    Mul,
+    /// `a / b`
+    Div,
+}
+
+/// Elementwise unary operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `eˣ`
+    Exp,
+    /// `ln x`
+    Log,
+    /// `√x`
+    Sqrt,
+    /// `x²`
+    Sqr,
+    /// `|x|`
+    Abs,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / (1 + e⁻ˣ)`
+    Sigmoid,
+    /// `tanh x`
+    Tanh,
+    /// `x·Φ(x)` with the exact normal CDF.
+    Gelu,
+}
+
+/// What produced a tensor: the op and its inputs. The backward pass matches
+/// on this exhaustively, so an op without a gradient rule does not compile.
+#[derive(Clone)]
+pub enum Op {
+    /// Broadcasting elementwise binary op.
+    Binary(Tensor, Tensor, BinaryOp),
+    /// Elementwise unary op.
+    Unary(Tensor, UnaryOp),
+    /// `x·mul + add` with scalars.
+    Affine(Tensor, f32, f32),
+    /// `xᵉ` for a scalar exponent.
+    Powf(Tensor, f32),
+    /// `min(max(x, lo), hi)`.
+    Clamp(Tensor, f32, f32),
+    /// `x` for `x > 0`, else `slope·x`.
+    LeakyRelu(Tensor, f32),
+    /// `cond ? a : b` elementwise (cond holds 0/1 and gets no gradient).
+    Where(Tensor, Tensor, Tensor),
+    /// Matrix product of the last two dimensions, batch dimensions broadcast.
+    Matmul(Tensor, Tensor),
+    /// Sum over the listed dimensions (output keeps or drops them).
+    Sum(Tensor, Vec<usize>),
+    /// Maximum over the listed dimensions.
+    Max(Tensor, Vec<usize>),
+    /// Softmax along a dimension.
+    Softmax(Tensor, usize),
+    /// Log-softmax along a dimension.
+    LogSoftmax(Tensor, usize),
+    /// Same elements, new shape.
+    Reshape(Tensor),
+    /// Reordered dimensions.
+    Permute(Tensor, Vec<usize>),
+    /// A slice `start..start+len` of one dimension (dim, start).
+    Narrow(Tensor, usize, usize),
+    /// Concatenation along a dimension.
+    Cat(Vec<Tensor>, usize),
+    /// Broadcast view to a larger shape.
+    BroadcastTo(Tensor),
+    /// A contiguous copy.
+    Copy(Tensor),
+    /// `out[i][j] = src[i][index[i][j]]` along a dimension (src, dim, index).
+    Gather(Tensor, usize, Tensor),
+    /// Slices of `src` chosen by a 1-D index along a dimension (src, dim, index).
+    IndexSelect(Tensor, usize, Tensor),
+}
+
+impl Op {
+    /// The tensors this op read.
+    pub fn inputs(&self) -> Vec<&Tensor> {
+        match self {
+            Op::Binary(a, b, _) | Op::Matmul(a, b) => vec![a, b],
+            Op::Where(c, a, b) => vec![c, a, b],
+            Op::Unary(x, _)
+            | Op::Affine(x, _, _)
+            | Op::Powf(x, _)
+            | Op::Clamp(x, _, _)
+            | Op::LeakyRelu(x, _)
+            | Op::Sum(x, _)
+            | Op::Max(x, _)
+            | Op::Softmax(x, _)
+            | Op::LogSoftmax(x, _)
+            | Op::Reshape(x)
+            | Op::Permute(x, _)
+            | Op::Narrow(x, _, _)
+            | Op::BroadcastTo(x)
+            | Op::Copy(x)
+            | Op::Gather(x, _, _)
+            | Op::IndexSelect(x, _, _) => vec![x],
+            Op::Cat(xs, _) => xs.iter().collect(),
+        }
+    }
+
+    /// A short name for messages and `explain`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Binary(_, _, BinaryOp::Add) => "add",
+            Op::Binary(_, _, BinaryOp::Sub) => "sub",
+            Op::Binary(_, _, BinaryOp::Mul) => "mul",
+            Op::Binary(_, _, BinaryOp::Div) => "div",
+            Op::Unary(_, u) => match u {
+                UnaryOp::Neg => "neg",
+                UnaryOp::Exp => "exp",
+                UnaryOp::Log => "log",
+                UnaryOp::Sqrt => "sqrt",
+                UnaryOp::Sqr => "sqr",
+                UnaryOp::Abs => "abs",
+                UnaryOp::Relu => "relu",
+                UnaryOp::Sigmoid => "sigmoid",
+                UnaryOp::Tanh => "tanh",
+                UnaryOp::Gelu => "gelu",
+            },
+            Op::Affine(..) => "affine",
+            Op::Powf(..) => "powf",
+            Op::Clamp(..) => "clamp",
+            Op::LeakyRelu(..) => "leaky_relu",
+            Op::Where(..) => "where",
+            Op::Matmul(..) => "matmul",
+            Op::Sum(..) => "sum",
+            Op::Max(..) => "max",
+            Op::Softmax(..) => "softmax",
+            Op::LogSoftmax(..) => "log_softmax",
+            Op::Reshape(..) => "reshape",
+            Op::Permute(..) => "permute",
+            Op::Narrow(..) => "narrow",
+            Op::Cat(..) => "cat",
+            Op::BroadcastTo(..) => "broadcast_to",
+            Op::Copy(..) => "copy",
+            Op::Gather(..) => "gather",
+            Op::IndexSelect(..) => "index_select",
+        }
+    }
+}

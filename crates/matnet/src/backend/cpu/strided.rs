@@ -1,0 +1,222 @@
+//! Walking strided layouts row by row. Adjacent dimensions that are laid out
+//! back to back are merged first, so a contiguous tensor is one long row and
+//! a bias broadcast over a batch is `N` rows of `D` with a 0 stride.
+
+use super::pool;
+use crate::layout::Layout;
+
+/// Shape and per-operand strides after merging mergeable dimensions.
+fn coalesce<const N: usize>(
+    dims: &[usize],
+    strides: [&[usize]; N],
+) -> (Vec<usize>, [Vec<usize>; N]) {
+    let mut d: Vec<usize> = Vec::with_capacity(dims.len());
+    let mut s: [Vec<usize>; N] = std::array::from_fn(|_| Vec::with_capacity(dims.len()));
+    for (i, &n) in dims.iter().enumerate() {
+        if n == 1 {
+            continue;
+        }
+        let mergeable = !d.is_empty() && (0..N).all(|k| s[k][s[k].len() - 1] == strides[k][i] * n);
+        if mergeable {
+            *d.last_mut().unwrap() *= n;
+            for k in 0..N {
+                *s[k].last_mut().unwrap() = strides[k][i];
+            }
+        } else {
+            d.push(n);
+            for k in 0..N {
+                s[k].push(strides[k][i]);
+            }
+        }
+    }
+    if d.is_empty() {
+        d.push(1);
+        for sk in s.iter_mut() {
+            sk.push(0);
+        }
+    }
+    (d, s)
+}
+
+/// Calls `f(row, bases, inner_strides, len)` for every innermost row of the
+/// given same-shaped layouts, `row` counting rows in row-major order.
+pub fn for_each_row<const N: usize>(
+    layouts: [&Layout; N],
+    mut f: impl FnMut(usize, [usize; N], [usize; N], usize),
+) {
+    let dims = layouts[0].shape().dims();
+    if dims.contains(&0) {
+        return;
+    }
+    let (d, s) = coalesce::<N>(dims, std::array::from_fn(|k| layouts[k].strides()));
+    let r = d.len();
+    let inner = d[r - 1];
+    let inner_strides: [usize; N] = std::array::from_fn(|k| s[k][r - 1]);
+    let mut idx = vec![0usize; r - 1];
+    let mut base: [usize; N] = std::array::from_fn(|k| layouts[k].offset());
+    let mut row = 0;
+    loop {
+        f(row, base, inner_strides, inner);
+        row += 1;
+        let mut k = r - 1;
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            idx[k] += 1;
+            for (j, b) in base.iter_mut().enumerate() {
+                *b += s[j][k];
+            }
+            if idx[k] < d[k] {
+                break;
+            }
+            for (j, b) in base.iter_mut().enumerate() {
+                *b -= idx[k] * s[j][k];
+            }
+            idx[k] = 0;
+        }
+    }
+}
+
+/// The elements of a strided view, row-major.
+pub fn copy_strided(src: &[f32], l: &Layout) -> Vec<f32> {
+    if l.is_contiguous() {
+        return src[l.offset()..l.offset() + l.shape().numel()].to_vec();
+    }
+    let mut out = Vec::with_capacity(l.shape().numel());
+    for_each_row([l], |_, [b], [s], n| {
+        if s == 1 {
+            out.extend_from_slice(&src[b..b + n]);
+        } else {
+            out.extend((0..n).map(|j| src[b + j * s]));
+        }
+    });
+    out
+}
+
+/// `f` applied to every element of a view, as a new contiguous buffer.
+pub fn map1(src: &[f32], l: &Layout, f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    if l.is_contiguous() {
+        let x = &src[l.offset()..l.offset() + l.shape().numel()];
+        let mut out = vec![0.0f32; x.len()];
+        par_chunks(&mut out, |start, o| {
+            let len = o.len();
+            for (o, &v) in o.iter_mut().zip(&x[start..start + len]) {
+                *o = f(v);
+            }
+        });
+        return out;
+    }
+    let mut v = copy_strided(src, l);
+    par_chunks(&mut v, |_, o| {
+        for o in o.iter_mut() {
+            *o = f(*o);
+        }
+    });
+    v
+}
+
+/// `f(a, b)` elementwise over two views of the same (already broadcast) shape.
+pub fn map2(
+    a: &[f32],
+    la: &Layout,
+    b: &[f32],
+    lb: &Layout,
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) -> Vec<f32> {
+    let n = la.shape().numel();
+    if la.is_contiguous() && lb.is_contiguous() {
+        let (x, y) = (
+            &a[la.offset()..la.offset() + n],
+            &b[lb.offset()..lb.offset() + n],
+        );
+        let mut out = vec![0.0f32; n];
+        par_chunks(&mut out, |s, o| {
+            for ((o, &p), &q) in o.iter_mut().zip(&x[s..]).zip(&y[s..]) {
+                *o = f(p, q);
+            }
+        });
+        return out;
+    }
+    let mut out = vec![0.0f32; n];
+    let mut pos = 0;
+    for_each_row([la, lb], |_, [ba, bb], [sa, sb], len| {
+        let o = &mut out[pos..pos + len];
+        pos += len;
+        // Specialised inner loops so the common cases vectorise.
+        match (sa, sb) {
+            (1, 1) => {
+                for ((o, &p), &q) in o.iter_mut().zip(&a[ba..ba + len]).zip(&b[bb..bb + len]) {
+                    *o = f(p, q);
+                }
+            }
+            (1, 0) => {
+                let q = b[bb];
+                for (o, &p) in o.iter_mut().zip(&a[ba..ba + len]) {
+                    *o = f(p, q);
+                }
+            }
+            (0, 1) => {
+                let p = a[ba];
+                for (o, &q) in o.iter_mut().zip(&b[bb..bb + len]) {
+                    *o = f(p, q);
+                }
+            }
+            _ => {
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = f(a[ba + j * sa], b[bb + j * sb]);
+                }
+            }
+        }
+    });
+    out
+}
+
+/// `f(a, b, c)` elementwise over three views of the same shape.
+pub fn map3(
+    a: &[f32],
+    la: &Layout,
+    b: &[f32],
+    lb: &Layout,
+    c: &[f32],
+    lc: &Layout,
+    f: impl Fn(f32, f32, f32) -> f32,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(la.shape().numel());
+    for_each_row([la, lb, lc], |_, [ba, bb, bc], [sa, sb, sc], len| {
+        out.extend((0..len).map(|j| f(a[ba + j * sa], b[bb + j * sb], c[bc + j * sc])));
+    });
+    out
+}
+
+/// Runs `f(start, chunk)` over chunks of `out`, in parallel when large.
+fn par_chunks(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+    let n = out.len();
+    let threads = pool::num_threads();
+    if threads <= 1 || n < 4 * super::PAR_CHUNK {
+        f(0, out);
+        return;
+    }
+    let tasks = threads.min(n.div_ceil(super::PAR_CHUNK));
+    let per = n.div_ceil(tasks);
+    let ptr = SendPtr(out.as_mut_ptr());
+    pool::parallel_for(tasks, threads, &|t| {
+        let start = t * per;
+        let end = (start + per).min(n);
+        // SAFETY: tasks write disjoint ranges of `out`, which outlives the call.
+        let chunk = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), end - start) };
+        f(start, chunk);
+    });
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used to hand disjoint sub-slices to pool tasks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
