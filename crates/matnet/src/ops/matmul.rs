@@ -109,11 +109,17 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
         a.shape(),
         b.shape()
     );
-    let batch = Shape::broadcast(
+    let batch = Shape::try_broadcast(
         &Shape::from(&a.dims()[..ra - 2]),
         &Shape::from(&b.dims()[..rb - 2]),
-        "matmul",
-    );
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "matmul: shapes {:?} and {:?} cannot be broadcast together (batch dimensions)",
+            a.shape(),
+            b.shape()
+        )
+    });
     let nb = batch.numel();
     let with_mat = |r: usize, c: usize| {
         let mut d = batch.dims().to_vec();
