@@ -59,7 +59,7 @@ impl Tensor {
             id: TensorId::next(),
             storage: Arc::new(RwLock::new(Storage::Cpu(data))),
             layout: Layout::contiguous(shape),
-            op: op.filter(|op| autograd::should_record(op)),
+            op: op.filter(autograd::should_record),
             is_variable: false,
         }))
     }

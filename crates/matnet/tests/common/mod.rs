@@ -15,8 +15,8 @@ fn weighted_sum(out: &Tensor, r: &[f32]) -> f64 {
 
 /// Checks the autograd gradient of `sum(f(inputs) ⊙ r)` for a random `r`
 /// against central differences, for every element of every input.
-pub fn gradcheck(name: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) {
-    gradcheck_with(name, inputs, 1e-2, 2e-3, 2e-2, f)
+pub fn gradcheck(name: &str, inputs: Vec<Tensor>, f: impl Fn(&[Tensor]) -> Tensor) {
+    gradcheck_with(name, &inputs, 1e-2, 2e-3, 2e-2, f)
 }
 
 /// [`gradcheck`] with explicit step and tolerances (`|a - n| <= atol + rtol·|n|`).
