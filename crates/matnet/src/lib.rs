@@ -31,13 +31,17 @@ pub mod autograd;
 pub mod backend;
 pub mod error;
 pub mod layout;
+pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod rng;
 pub mod shape;
 pub mod tensor;
 
 pub use autograd::{is_grad_enabled, no_grad, Gradients};
 pub use error::{Error, Result};
+pub use nn::Module;
+pub use optim::Optimizer;
 pub use rng::Rng;
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};

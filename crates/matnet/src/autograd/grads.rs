@@ -37,7 +37,8 @@ impl Gradients {
         self.map.remove(&id)
     }
 
-    pub(crate) fn insert(&mut self, id: TensorId, g: Tensor) {
+    /// Sets the gradient of `id` (replacing any previous one).
+    pub fn insert(&mut self, id: TensorId, g: Tensor) {
         self.map.insert(id, g);
     }
 

@@ -1,0 +1,55 @@
+//! Layers built from tensor ops. No layer writes its own backward: autograd
+//! differentiates the ops they are made of.
+//!
+//! Dimension letters used in every `# Shapes` section:
+//! `N` batch, `C` channels, `H` height, `W` width, `T` time steps,
+//! `D` features (`D_in`, `D_out` for a layer's input and output).
+//!
+//! Parameters are named and laid out as in PyTorch (`0.weight` of a Linear is
+//! `[D_out, D_in]`), so a matnet checkpoint is a PyTorch `state_dict`.
+
+mod activation;
+mod dropout;
+pub mod init;
+mod linear;
+pub mod loss;
+mod sequential;
+
+pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use dropout::Dropout;
+pub use init::Init;
+pub use linear::Linear;
+pub use sequential::Sequential;
+
+use crate::tensor::Tensor;
+
+/// A layer or a network: a function of tensors with named parameters.
+pub trait Module {
+    /// Applies the layer.
+    fn forward(&self, x: &Tensor) -> Tensor;
+
+    /// Trainable parameters with PyTorch-style names (`weight`, `0.bias`, ...).
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Switches between training (dropout active, batch statistics) and
+    /// evaluation behaviour. Layers without such behaviour ignore it.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// A one-line description for summaries (`Linear(784 -> 256)`).
+    fn describe(&self) -> String;
+
+    /// The parameter tensors alone.
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Total number of trainable scalars.
+    fn num_parameters(&self) -> usize {
+        self.named_parameters().iter().map(|(_, t)| t.numel()).sum()
+    }
+}
