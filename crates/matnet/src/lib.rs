@@ -45,3 +45,8 @@ pub use optim::Optimizer;
 pub use rng::Rng;
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -53,7 +53,8 @@ impl Tensor {
                 continue;
             };
             let inputs = op.inputs();
-            for (input, gi) in inputs.iter().zip(input_grads(op, node, &g)) {
+            let gis = super::profile::time_backward(node, op, || input_grads(op, node, &g));
+            for (input, gi) in inputs.iter().zip(gis) {
                 if let Some(gi) = gi {
                     if input.tracks_grad() {
                         grads.accumulate(input.id(), gi);
@@ -140,8 +141,11 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
             vec![None, Some(ga), Some(gb)]
         }
         Op::Matmul(a, b) => {
-            let (ga, gb) = crate::ops::matmul::matmul_grads(a, b, g);
-            vec![Some(ga), Some(gb)]
+            // Skip the product for an operand that needs no gradient (the
+            // input images of a first layer): it is a full GEMM.
+            let (ga, gb) =
+                crate::ops::matmul::matmul_grads(a, b, g, a.tracks_grad(), b.tracks_grad());
+            vec![ga, gb]
         }
         Op::Sum(x, dims) => {
             let keep = x.shape().reduced(dims, true);

@@ -9,6 +9,7 @@
 mod backward;
 mod grads;
 mod op;
+pub mod profile;
 
 pub use grads::Gradients;
 pub use op::{BinaryOp, Op, UnaryOp};

@@ -211,18 +211,26 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
 }
 
 /// Gradients of `C = A·B` (rank ≥ 2): `grad_A = grad_C·Bᵀ`, `grad_B = Aᵀ·grad_C`,
-/// each summed over broadcast batch dimensions.
-pub(crate) fn matmul_grads(a: &Tensor, b: &Tensor, g: &Tensor) -> (Tensor, Tensor) {
-    let ga = g.matmul(&b.transpose(-2, -1)).sum_to(a.shape());
-    let gb = if b.rank() == 2 && a.rank() > 2 {
-        // Shared weights: fold the batch into rows, one GEMM `Aᵀ[K×BM] · G[BM×N]`.
-        let (k, n) = (a.dim(-1), b.dim(-1));
-        let a2 = a.reshape([a.numel() / k.max(1), k]);
-        let g2 = g.reshape([g.numel() / n.max(1), n]);
-        a2.t().matmul(&g2)
-    } else {
-        a.transpose(-2, -1).matmul(g).sum_to(b.shape())
-    };
+/// each summed over broadcast batch dimensions; only those asked for.
+pub(crate) fn matmul_grads(
+    a: &Tensor,
+    b: &Tensor,
+    g: &Tensor,
+    need_a: bool,
+    need_b: bool,
+) -> (Option<Tensor>, Option<Tensor>) {
+    let ga = need_a.then(|| g.matmul(&b.transpose(-2, -1)).sum_to(a.shape()));
+    let gb = need_b.then(|| {
+        if b.rank() == 2 && a.rank() > 2 {
+            // Shared weights: fold the batch into rows, one GEMM `Aᵀ[K×BM] · G[BM×N]`.
+            let (k, n) = (a.dim(-1), b.dim(-1));
+            let a2 = a.reshape([a.numel() / k.max(1), k]);
+            let g2 = g.reshape([g.numel() / n.max(1), n]);
+            a2.t().matmul(&g2)
+        } else {
+            a.transpose(-2, -1).matmul(g).sum_to(b.shape())
+        }
+    });
     (ga, gb)
 }
 
