@@ -30,6 +30,7 @@
 pub mod autograd;
 pub mod backend;
 pub mod error;
+pub mod io;
 pub mod layout;
 pub mod nn;
 pub mod ops;

@@ -1,0 +1,9 @@
+//! Reading and writing model files.
+//!
+//! Checkpoints use the [safetensors](https://github.com/huggingface/safetensors)
+//! format with PyTorch names and layouts (`fc1.weight` is `[D_out, D_in]`), so a
+//! matnet checkpoint is a PyTorch `state_dict` and vice versa.
+
+pub mod checkpoint;
+
+pub use checkpoint::{load, load_into, save, Checkpoint, CONFIG_KEY};
