@@ -1,0 +1,5 @@
+//! Datasets: the IDX file format.
+
+pub mod idx;
+
+pub use idx::{read_idx, IdxArray};
