@@ -25,6 +25,10 @@ pub enum Error {
     /// A value that is out of its allowed range or otherwise invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A download that failed on every source tried; the message lists them
+    /// and says how to use files already on disk instead.
+    #[error("{0}")]
+    Download(String),
 }
 
 impl Error {

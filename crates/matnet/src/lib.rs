@@ -29,6 +29,7 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod data;
 pub mod error;
 pub mod io;
 pub mod layout;

@@ -1,0 +1,34 @@
+//! Datasets: the IDX file format, MNIST and Fashion-MNIST, downloading, and
+//! mini-batches as tensors.
+//!
+//! ```no_run
+//! use matnet::data::{batches, find_or_explain, Dataset, DatasetKind, Normalize, Split};
+//! use matnet::Rng;
+//!
+//! # fn main() -> matnet::Result<()> {
+//! let dir = find_or_explain(None, DatasetKind::Mnist)?; // --data, MATNET_DATA, or the cache
+//! let train = Dataset::load(&dir, DatasetKind::Mnist, Split::Train)?;
+//! let (train, valid) = train.take(42_000).split_at(33_600);
+//! let mut rng = Rng::new(0);
+//! for batch in batches(&train, 64, Normalize::Standard, Some(&mut rng)) {
+//!     // batch.images: [64, 784], batch.labels: [64]
+//!     # let _ = batch;
+//! }
+//! # let _ = valid;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod download;
+pub mod idx;
+pub mod loader;
+pub mod location;
+pub mod mnist;
+
+pub use download::{
+    download_mnist, download_mnist_from, md5_file, verify_mnist, MNIST_FILES, MNIST_MIRRORS,
+};
+pub use idx::{read_idx, IdxArray};
+pub use loader::{batches, to_batch, to_tensors, Batch, Normalize};
+pub use location::{default_cache_dir, find_or_explain, resolve_data_dir};
+pub use mnist::{Dataset, DatasetKind, Split};
