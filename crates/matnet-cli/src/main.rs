@@ -1,1 +1,102 @@
-fn main() {}
+//! `matnet`: train, evaluate and run neural networks on MNIST-format data
+//! from the command line, built on the `matnet` library's public API.
+
+mod bench;
+mod chart;
+mod evaluate;
+mod explain;
+mod models;
+mod predict;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const WELCOME: &str = "\
+matnet: neural networks as matrix operations.
+
+First steps:
+  matnet download mnist              fetch MNIST into the cache (needs internet)
+  matnet train                       train the default MLP on MNIST and evaluate it
+  matnet eval --checkpoint runs/mlp/model.safetensors
+  matnet predict --checkpoint runs/mlp/model.safetensors digit.png
+  matnet explain --model seed-mlp    print the matrix products of one training step
+
+Already have the four MNIST files? Point at them with --data DIR or MATNET_DATA=DIR.
+Run `matnet help <command>` for the options of each command.";
+
+#[derive(Parser)]
+#[command(name = "matnet", version, about = "Neural networks as matrix operations", before_help = WELCOME)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model, evaluate it on the test set, and save checkpoint, metrics and chart.
+    Train(train::TrainArgs),
+    /// Evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix.
+    Eval(evaluate::EvalArgs),
+    /// Classify a PNG image of a digit (any size, colour or grey, light or dark background).
+    Predict(predict::PredictArgs),
+    /// Print the matrix operations of one forward and backward pass, with shapes, FLOPs and time.
+    Explain(explain::ExplainArgs),
+    /// Download a dataset into the cache directory and verify its checksums.
+    Download {
+        /// Dataset to fetch (mnist).
+        dataset: String,
+        /// Directory to write to (default: the cache directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Measure kernel speed.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        println!("{WELCOME}");
+        return ExitCode::SUCCESS;
+    };
+    let result = match command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => evaluate::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Download { dataset, dir } => download(&dataset, dir),
+        Command::Bench { what } => bench::run(what),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line (with its causes), never a panic trace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn download(dataset: &str, dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use matnet::data::{download_mnist, resolve_data_dir, DatasetKind};
+    let kind: DatasetKind = dataset.parse()?;
+    anyhow::ensure!(
+        kind == DatasetKind::Mnist,
+        "only mnist can be downloaded; Fashion-MNIST comes from Debian's dataset-fashion-mnist package"
+    );
+    let dest = dir.unwrap_or_else(|| resolve_data_dir(None, kind));
+    println!("downloading MNIST into {}", dest.display());
+    download_mnist(&dest, |name, done, total| match total {
+        Some(t) => eprint!("\r  {name}: {done}/{t} bytes"),
+        None => eprint!("\r  {name}: {done} bytes"),
+    })?;
+    eprintln!();
+    println!("done: four files verified in {}", dest.display());
+    Ok(())
+}

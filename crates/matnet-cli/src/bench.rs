@@ -1,0 +1,216 @@
+//! `matnet bench`: kernel throughput, beside a naive reference in the same run.
+
+use std::time::Instant;
+
+use clap::Subcommand;
+use matnet::backend::cpu::gemm;
+use matnet::{Rng, Tensor};
+use serde::Serialize;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Matrix-product GFLOP/s (2·m·n·k / time) for square sizes and the MNIST
+    /// MLP training shapes, beside a naive triple loop.
+    Matmul {
+        /// Thread counts to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        /// Print JSON (for bench/torch_matmul.py --matnet) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Skip the naive loop reference.
+        #[arg(long)]
+        no_naive: bool,
+    },
+}
+
+/// One product: C[m×n] = op(A)·op(B), `ta`/`tb` when the operand is a
+/// transposed view (passed to the kernel by strides).
+struct Case {
+    name: String,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let mut v: Vec<Case> = [64, 128, 256, 512, 1024, 2048]
+        .into_iter()
+        .map(|s| Case {
+            name: format!("square_{s}"),
+            m: s,
+            k: s,
+            n: s,
+            ta: false,
+            tb: false,
+        })
+        .collect();
+    // Y = X·W for a batch X [B×784] and W [784×H]; the gradients are
+    // grad_W = Xᵀ·G (A transposed) and grad_X = G·Wᵀ (B transposed).
+    for (tag, b, h) in [("mlp1", 64, 256), ("mlp2", 256, 128)] {
+        v.push(Case {
+            name: format!("{tag}_fwd"),
+            m: b,
+            k: 784,
+            n: h,
+            ta: false,
+            tb: false,
+        });
+        v.push(Case {
+            name: format!("{tag}_gw"),
+            m: 784,
+            k: b,
+            n: h,
+            ta: true,
+            tb: false,
+        });
+        v.push(Case {
+            name: format!("{tag}_gx"),
+            m: b,
+            k: h,
+            n: 784,
+            ta: false,
+            tb: true,
+        });
+    }
+    v
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    threads: usize,
+    gflops: f64,
+    naive_gflops: Option<f64>,
+}
+
+/// Median seconds per call over enough calls to fill ~0.3 s.
+fn time_it(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 3 || start.elapsed().as_secs_f64() < 0.3 {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// The loop-based product the documents compare against: C[i][j] = Σ_p A[i][p]·B[p][j].
+fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += a[i * k + p] * b[p * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Matmul {
+        threads,
+        json,
+        no_naive,
+    } = cmd;
+    anyhow::ensure!(
+        threads.iter().all(|&t| t >= 1),
+        "--threads values must be at least 1"
+    );
+    let mut rng = Rng::new(0);
+    let mut rows = Vec::new();
+    if !json {
+        println!(
+            "{:<12} {:>16} {:>3} {:>10} {:>10} {:>8}",
+            "name", "m×k×n", "thr", "GFLOP/s", "naive", "ratio"
+        );
+    }
+    for c in cases() {
+        // Stored shapes: a transposed operand is kept as its transpose, row-major.
+        let a = Tensor::randn([c.m * c.k], 0.0, 1.0, &mut rng).to_vec();
+        let b = Tensor::randn([c.k * c.n], 0.0, 1.0, &mut rng).to_vec();
+        let mut out = vec![0.0f32; c.m * c.n];
+        let (rsa, csa) = if c.ta {
+            (1, c.m as isize)
+        } else {
+            (c.k as isize, 1)
+        };
+        let (rsb, csb) = if c.tb {
+            (1, c.k as isize)
+        } else {
+            (c.n as isize, 1)
+        };
+        let flops = 2.0 * (c.m * c.n * c.k) as f64;
+        // The naive loop gets plain row-major operands (its best case); one
+        // run is enough once a product takes seconds.
+        let naive_gflops = (!no_naive && c.m * c.n * c.k <= 1 << 30).then(|| {
+            let (ar, br) = (vec![1.0f32; c.m * c.k], vec![1.0f32; c.k * c.n]);
+            let mut cr = vec![0.0f32; c.m * c.n];
+            let t = Instant::now();
+            naive(c.m, c.k, c.n, &ar, &br, &mut cr);
+            std::hint::black_box(&cr);
+            flops / t.elapsed().as_secs_f64() / 1e9
+        });
+        for &t in &threads {
+            let secs = time_it(|| unsafe {
+                // SAFETY: buffers sized m·k, k·n, m·n for the strides above.
+                gemm::sgemm(
+                    c.m,
+                    c.n,
+                    c.k,
+                    a.as_ptr(),
+                    rsa,
+                    csa,
+                    b.as_ptr(),
+                    rsb,
+                    csb,
+                    out.as_mut_ptr(),
+                    c.n as isize,
+                    1,
+                    false,
+                    t,
+                )
+            });
+            let gflops = flops / secs / 1e9;
+            if !json {
+                let naive_s = naive_gflops.map_or("-".to_string(), |g| format!("{g:.2}"));
+                let ratio = naive_gflops.map_or("-".to_string(), |g| format!("{:.0}×", gflops / g));
+                println!(
+                    "{:<12} {:>16} {:>3} {:>10.1} {:>10} {:>8}",
+                    c.name,
+                    format!("{}×{}×{}", c.m, c.k, c.n),
+                    t,
+                    gflops,
+                    naive_s,
+                    ratio
+                );
+            }
+            rows.push(Row {
+                name: c.name.clone(),
+                m: c.m,
+                k: c.k,
+                n: c.n,
+                ta: c.ta,
+                tb: c.tb,
+                threads: t,
+                gflops,
+                naive_gflops,
+            });
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}

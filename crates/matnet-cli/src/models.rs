@@ -1,0 +1,170 @@
+//! The model zoo: each architecture is a configuration (saved in the
+//! checkpoint) plus a constructor built from library layers.
+
+use anyhow::{bail, Context};
+use matnet::nn::{Dropout, Init, Linear, Module, Relu, Sequential};
+use matnet::{Rng, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The architectures `--model` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// The source documents' network as written: samples as columns,
+    /// Dense(784→10), ReLU, Dense(10→10), Softmax, U(±0.5) initialisation.
+    SeedMlp,
+    /// A multi-layer perceptron with ReLU and dropout (hidden sizes configurable).
+    Mlp,
+}
+
+impl Arch {
+    /// The name used on the command line and in run directories.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::SeedMlp => "seed-mlp",
+            Arch::Mlp => "mlp",
+        }
+    }
+}
+
+/// Everything needed to rebuild a model from a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Architecture.
+    pub arch: Arch,
+    /// Image height and width.
+    pub rows: usize,
+    /// Image width.
+    pub cols: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// Hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// Dropout probability after each hidden layer.
+    pub dropout: f32,
+    /// Dataset the model was trained on (for class names and normalisation).
+    pub dataset: String,
+    /// Input normalisation: "unit" (x/255) or "standard" (MNIST mean/std).
+    pub normalize: String,
+}
+
+impl ModelConfig {
+    /// The configuration as the JSON stored in checkpoints.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("config serialises")
+    }
+
+    /// Parses the configuration stored in a checkpoint.
+    pub fn from_json(s: &str) -> anyhow::Result<ModelConfig> {
+        serde_json::from_str(s).context("the checkpoint's model configuration is not valid")
+    }
+}
+
+/// A model ready to run: its configuration and its network.
+pub struct Model {
+    pub config: ModelConfig,
+    pub net: Box<dyn Module>,
+}
+
+impl Model {
+    /// A freshly initialised model.
+    pub fn new(config: ModelConfig, seed: u64) -> anyhow::Result<Model> {
+        let mut rng = Rng::new(seed);
+        let d_in = config.rows * config.cols;
+        let net: Box<dyn Module> = match config.arch {
+            Arch::SeedMlp => {
+                if config.hidden.len() != 1 {
+                    bail!(
+                        "seed-mlp has exactly one hidden layer, got {:?}",
+                        config.hidden
+                    );
+                }
+                let u = Init::Uniform(-0.5, 0.5);
+                Box::new(SeedMlp {
+                    l1: Linear::with_init(d_in, config.hidden[0], u, u, &mut rng),
+                    l2: Linear::with_init(config.hidden[0], config.classes, u, u, &mut rng),
+                })
+            }
+            Arch::Mlp => {
+                let mut seq = Sequential::new();
+                let mut d = d_in;
+                for (i, &h) in config.hidden.iter().enumerate() {
+                    seq = seq
+                        .append(Linear::with_init(
+                            d,
+                            h,
+                            Init::KaimingUniform,
+                            Init::Zeros,
+                            &mut rng,
+                        ))
+                        .append(Relu);
+                    if config.dropout > 0.0 {
+                        seq = seq.append(Dropout::new(
+                            config.dropout,
+                            seed.wrapping_add(1000 + i as u64),
+                        ));
+                    }
+                    d = h;
+                }
+                Box::new(seq.append(Linear::new(d, config.classes, &mut rng)))
+            }
+        };
+        Ok(Model { config, net })
+    }
+
+    /// Class scores `[N, classes]` for images `[N, rows·cols]`.
+    pub fn logits(&self, x: &Tensor) -> Tensor {
+        self.net.forward(x)
+    }
+}
+
+/// The seed report's network, samples as columns:
+/// `Z₁ = W₁·X + b₁`, `A₁ = ReLU(Z₁)`, `Z₂ = W₂·A₁ + b₂`, softmax over each column.
+/// `X` is `[784, N]`: the transpose of the `[N, 784]` batch, taken as a view.
+/// Weights keep PyTorch's `[D_out, D_in]` layout, which is exactly the
+/// column-convention `W` of the report.
+struct SeedMlp {
+    l1: Linear,
+    l2: Linear,
+}
+
+impl Module for SeedMlp {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let cols = x.t(); // [784, N], no copy
+        let b1 = self
+            .l1
+            .bias
+            .as_ref()
+            .expect("seed-mlp has biases")
+            .unsqueeze(1);
+        let b2 = self
+            .l2
+            .bias
+            .as_ref()
+            .expect("seed-mlp has biases")
+            .unsqueeze(1);
+        let a1 = self.l1.weight.matmul(&cols).add(&b1).relu(); // [10, N]
+        let z2 = self.l2.weight.matmul(&a1).add(&b2); // [10, N]
+        z2.t() // logits as rows [N, 10]; softmax is applied in the loss
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let prefixed = |i: usize, l: &Linear| {
+            l.named_parameters()
+                .into_iter()
+                .map(move |(n, t)| (format!("{i}.{n}"), t))
+                .collect::<Vec<_>>()
+        };
+        let mut p = prefixed(0, &self.l1);
+        p.extend(prefixed(2, &self.l2));
+        p
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "SeedMlp[columns: W1 {:?}, ReLU, W2 {:?}, Softmax]",
+            self.l1.weight.dims(),
+            self.l2.weight.dims()
+        )
+    }
+}

@@ -1,0 +1,158 @@
+//! `matnet predict`: classify a PNG drawn or photographed by a user.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use image::imageops::FilterType;
+use image::{GrayImage, Luma};
+use matnet::data::Normalize;
+use matnet::Tensor;
+
+use crate::evaluate::load_model;
+use crate::train::parse_normalize;
+
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// A checkpoint written by `matnet train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The image: a PNG of any size, colour or grey, dark digit on light or light on dark.
+    pub image: PathBuf,
+}
+
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let model = load_model(&args.checkpoint)?;
+    let (rows, cols) = (model.config.rows, model.config.cols);
+    let pixels = prepare_digit(&args.image, rows, cols)?;
+    let x = to_input(
+        &pixels,
+        parse_normalize(&model.config.normalize)?,
+        rows * cols,
+    );
+    let _g = matnet::no_grad();
+    let probs = model.logits(&x).softmax(-1).to_vec();
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let kind: matnet::data::DatasetKind = model.config.dataset.parse()?;
+    let names = kind.class_names();
+    println!(
+        "{}: predicted {} ({:.1}%)",
+        args.image.display(),
+        names[order[0]],
+        100.0 * probs[order[0]]
+    );
+    for &c in &order {
+        let name = if names[c] == c.to_string() {
+            ""
+        } else {
+            names[c]
+        };
+        println!("  {c} {name:<12} {:>6.2}%", 100.0 * probs[c]);
+    }
+    Ok(())
+}
+
+fn to_input(pixels: &[u8], normalize: Normalize, d: usize) -> Tensor {
+    let v: Vec<f32> = pixels
+        .iter()
+        .map(|&p| {
+            let u = p as f32 / 255.0;
+            match normalize {
+                Normalize::Unit => u,
+                Normalize::Standard => (u - 0.1307) / 0.3081,
+            }
+        })
+        .collect();
+    Tensor::from_vec(v, [1, d])
+}
+
+/// Turns any image into a `rows×cols` digit prepared the way MNIST was:
+/// grey, light digit on black, cropped to its ink, scaled to fit a 20×20 box
+/// (for 28×28) keeping its aspect ratio, and placed so its centre of mass is
+/// at the centre.
+pub fn prepare_digit(path: &Path, rows: usize, cols: usize) -> anyhow::Result<Vec<u8>> {
+    let img = image::open(path)
+        .with_context(|| format!("{}: cannot read image (PNG expected)", path.display()))?
+        .to_luma8();
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        bail!("{}: image is empty", path.display());
+    }
+    let px: Vec<f32> = img.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
+    // The border tells the background: MNIST digits are light on dark.
+    let mut border: Vec<f32> = Vec::new();
+    for x in 0..w as usize {
+        border.push(px[x]);
+        border.push(px[(h as usize - 1) * w as usize + x]);
+    }
+    for y in 0..h as usize {
+        border.push(px[y * w as usize]);
+        border.push(px[y * w as usize + w as usize - 1]);
+    }
+    border.sort_by(f32::total_cmp);
+    let bg = border[border.len() / 2];
+    let ink: Vec<f32> = if bg > 0.5 {
+        px.iter()
+            .map(|&v| ((bg - v) / bg.max(1e-3)).clamp(0.0, 1.0))
+            .collect()
+    } else {
+        px.iter()
+            .map(|&v| ((v - bg) / (1.0 - bg).max(1e-3)).clamp(0.0, 1.0))
+            .collect()
+    };
+    let peak = ink.iter().cloned().fold(0.0, f32::max);
+    if peak < 0.2 {
+        bail!(
+            "{}: no digit found (the image has almost no contrast)",
+            path.display()
+        );
+    }
+    let on = |v: f32| v > 0.25 * peak;
+    let (mut x0, mut x1, mut y0, mut y1) = (w as usize, 0, h as usize, 0);
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            if on(ink[y * w as usize + x]) {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    let (bw, bh) = ((x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32);
+    let crop = GrayImage::from_fn(bw, bh, |x, y| {
+        let v = ink[(y0 + y as usize) * w as usize + x0 + x as usize] / peak;
+        Luma([(v * 255.0).round() as u8])
+    });
+    // MNIST fits the digit in a 20×20 box inside 28×28 (scaled for other sizes).
+    let target = (20 * rows.min(cols) / 28).max(1) as f32;
+    let scale = target / bw.max(bh) as f32;
+    let (nw, nh) = (
+        ((bw as f32 * scale).round() as u32).max(1),
+        ((bh as f32 * scale).round() as u32).max(1),
+    );
+    let small = image::imageops::resize(&crop, nw, nh, FilterType::Triangle);
+    // Centre of mass of the scaled digit decides where it goes.
+    let (mut m, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y, p) in small.enumerate_pixels() {
+        let v = p.0[0] as f32;
+        m += v;
+        mx += v * x as f32;
+        my += v * y as f32;
+    }
+    let (cx, cy) = if m > 0.0 {
+        (mx / m, my / m)
+    } else {
+        (nw as f32 / 2.0, nh as f32 / 2.0)
+    };
+    let ox = (cols as f32 / 2.0 - cx).round() as i64;
+    let oy = (rows as f32 / 2.0 - cy).round() as i64;
+    let mut out = vec![0u8; rows * cols];
+    for (x, y, p) in small.enumerate_pixels() {
+        let (tx, ty) = (x as i64 + ox, y as i64 + oy);
+        if (0..cols as i64).contains(&tx) && (0..rows as i64).contains(&ty) {
+            out[ty as usize * cols + tx as usize] = p.0[0];
+        }
+    }
+    Ok(out)
+}

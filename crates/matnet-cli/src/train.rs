@@ -1,0 +1,432 @@
+//! `matnet train`: the main job. Trains a model, logs per-epoch metrics,
+//! evaluates on the official test set and saves checkpoint, CSV and chart.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use matnet::data::{batches, find_or_explain, to_tensors, Dataset, DatasetKind, Normalize, Split};
+use matnet::nn::loss::{accuracy, cross_entropy};
+use matnet::optim::{clip_grad_norm, Adam, LrSchedule, Optimizer, Sgd};
+use matnet::{Rng, Tensor};
+
+use crate::chart;
+use crate::evaluate::{evaluate, print_report};
+use crate::models::{Arch, Model, ModelConfig};
+
+/// Optimizers `--optimizer` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptKind {
+    /// Plain gradient descent.
+    Sgd,
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// SGD with Nesterov momentum 0.9.
+    Nesterov,
+    /// Adam.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
+/// Learning-rate schedules `--schedule` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleKind {
+    Constant,
+    /// Halve every third of the run.
+    Step,
+    /// Cosine annealing to zero.
+    Cosine,
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Architecture to train.
+    #[arg(long, value_enum, default_value = "mlp")]
+    pub model: Arch,
+    /// Dataset: mnist or fashion-mnist (any dataset in MNIST's IDX layout).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Directory holding the four IDX files (default: $MATNET_DATA, then the cache).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Passes over the training set (seed-mlp: full-batch iterations).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptKind>,
+    /// Learning-rate schedule over epochs.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub schedule: ScheduleKind,
+    /// L2 weight decay (decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Hidden layer sizes, comma separated (mlp).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Dropout probability after each hidden layer (mlp).
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Seed for initialisation, shuffling and dropout: same seed, same numbers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run directory for checkpoint, metrics and chart (default: runs/<model>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Train on only the first N training images (quick experiments).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print one line per epoch instead of progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Per-architecture defaults: the settings that reproduce each model's result.
+struct Recipe {
+    epochs: usize,
+    batch_size: usize,
+    lr: f32,
+    optimizer: OptKind,
+    hidden: Vec<usize>,
+    dropout: f32,
+    /// Training images drawn from the start of the official training set.
+    pool: Option<usize>,
+    /// Of those, how many at the end are held out for validation.
+    val: usize,
+    normalize: Normalize,
+    log_every: usize,
+}
+
+fn recipe(arch: Arch) -> Recipe {
+    match arch {
+        // The seed report: first 42,000 images, 80/20 split (33,600 / 8,400),
+        // full-batch gradient descent, learning rate 0.5, 1,000 iterations.
+        Arch::SeedMlp => Recipe {
+            epochs: 1000,
+            batch_size: usize::MAX,
+            lr: 0.5,
+            optimizer: OptKind::Sgd,
+            hidden: vec![10],
+            dropout: 0.0,
+            pool: Some(42_000),
+            val: 8_400,
+            normalize: Normalize::Unit,
+            log_every: 10,
+        },
+        Arch::Mlp => Recipe {
+            epochs: 10,
+            batch_size: 128,
+            lr: 1e-3,
+            optimizer: OptKind::Adam,
+            hidden: vec![512, 256],
+            dropout: 0.2,
+            pool: None,
+            val: 5_000,
+            normalize: Normalize::Standard,
+            log_every: 1,
+        },
+    }
+}
+
+/// One row of `metrics.csv`.
+#[derive(Clone, Debug)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub train_acc: f32,
+    pub val_loss: f32,
+    pub val_acc: f32,
+    pub lr: f32,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let r = recipe(args.model);
+    let epochs = args.epochs.unwrap_or(r.epochs);
+    let lr = args.lr.unwrap_or(r.lr);
+    let batch_size = args.batch_size.unwrap_or(r.batch_size);
+    ensure!(epochs > 0, "--epochs must be at least 1");
+    ensure!(batch_size > 0, "--batch-size must be at least 1");
+    ensure!(
+        lr.is_finite() && lr > 0.0,
+        "--lr must be a positive number, got {lr}"
+    );
+    let dropout = args.dropout.unwrap_or(r.dropout);
+    ensure!(
+        (0.0..1.0).contains(&dropout),
+        "--dropout must be in [0, 1), got {dropout}"
+    );
+
+    let kind: DatasetKind = args.dataset.parse()?;
+    let dir = find_or_explain(args.data.as_deref(), kind)?;
+    let full_train = Dataset::load(&dir, kind, Split::Train)?;
+    let test = Dataset::load(&dir, kind, Split::Test)?;
+    let pool = match r.pool {
+        Some(n) => full_train.take(n.min(full_train.len())),
+        None => full_train,
+    };
+    ensure!(
+        pool.len() > r.val,
+        "the training set has only {} images",
+        pool.len()
+    );
+    let (mut train, val) = pool.split_at(pool.len() - r.val);
+    if let Some(limit) = args.limit {
+        ensure!(limit > 0, "--limit must be at least 1");
+        train = train.take(limit.min(train.len()));
+    }
+
+    let config = ModelConfig {
+        arch: args.model,
+        rows: train.rows(),
+        cols: train.cols(),
+        classes: train.num_classes(),
+        hidden: args.hidden.clone().unwrap_or(r.hidden),
+        dropout,
+        dataset: kind.to_string(),
+        normalize: normalize_name(r.normalize).to_string(),
+    };
+    let mut model = Model::new(config, args.seed)?;
+    let params = model.net.parameters();
+    let optimizer = args.optimizer.unwrap_or(r.optimizer);
+    let mut opt: Box<dyn Optimizer> = match optimizer {
+        OptKind::Sgd => Box::new(Sgd::new(params.clone(), lr).weight_decay(args.weight_decay)),
+        OptKind::Momentum => Box::new(
+            Sgd::new(params.clone(), lr)
+                .momentum(0.9)
+                .weight_decay(args.weight_decay),
+        ),
+        OptKind::Nesterov => Box::new(
+            Sgd::new(params.clone(), lr)
+                .momentum(0.9)
+                .nesterov(true)
+                .weight_decay(args.weight_decay),
+        ),
+        OptKind::Adam => Box::new(Adam::new(params.clone(), lr).weight_decay(args.weight_decay)),
+        OptKind::Adamw => Box::new(Adam::adamw(params.clone(), lr, args.weight_decay)),
+    };
+    let schedule = match args.schedule {
+        ScheduleKind::Constant => LrSchedule::Constant,
+        ScheduleKind::Step => LrSchedule::Step {
+            every: epochs.div_ceil(3),
+            gamma: 0.5,
+        },
+        ScheduleKind::Cosine => LrSchedule::Cosine {
+            total: epochs,
+            min_lr: 0.0,
+        },
+    };
+
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(args.model.name()));
+    fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create run directory {}", out.display()))?;
+    println!(
+        "training {} ({} parameters) on {} images of {kind}, validating on {}; {} epochs, batch {}, {:?} lr {lr}, seed {}",
+        model.net.describe(),
+        model.net.num_parameters(),
+        train.len(),
+        val.len(),
+        epochs,
+        if batch_size >= train.len() { "full".to_string() } else { batch_size.to_string() },
+        optimizer,
+        args.seed
+    );
+
+    let full_batch = batch_size >= train.len();
+    // Full-batch training reuses one tensor of all images rather than
+    // converting 33,600 images on every iteration.
+    let full = full_batch.then(|| to_tensors(&train, r.normalize));
+    let mut rng = Rng::new(args.seed);
+    let mut history: Vec<EpochMetrics> = Vec::new();
+    let started = Instant::now();
+    let overall = (full_batch && !args.quiet).then(|| bar(epochs as u64, "iterations"));
+    let (mut acc_loss, mut acc_hits, mut acc_n, mut acc_time) = (0.0f64, 0.0f64, 0usize, 0.0f64);
+    for epoch in 0..epochs {
+        let lr_now = schedule.lr_at(lr, epoch);
+        opt.set_lr(lr_now);
+        let t0 = Instant::now();
+        let epoch_bar = (!full_batch && !args.quiet).then(|| bar(train.len() as u64, "images"));
+        let mut step = |x: &Tensor, y: &Tensor| -> anyhow::Result<()> {
+            let logits = model.logits(x);
+            let loss = cross_entropy(&logits, y);
+            let l = loss.item();
+            if !l.is_finite() {
+                bail!(
+                    "training diverged: the loss became {l} in epoch {}; try a lower --lr",
+                    epoch + 1
+                );
+            }
+            let mut grads = loss.backward();
+            if let Some(max) = args.clip {
+                clip_grad_norm(&mut grads, &params, max);
+            }
+            opt.step(&grads);
+            let n = y.numel();
+            acc_loss += l as f64 * n as f64;
+            acc_hits += accuracy(&logits, y) as f64 * n as f64;
+            acc_n += n;
+            if let Some(b) = &epoch_bar {
+                b.inc(n as u64);
+                let secs = t0.elapsed().as_secs_f64();
+                b.set_message(format!(
+                    "loss {:.4} acc {:.2}% {:.0} img/s",
+                    acc_loss / acc_n as f64,
+                    100.0 * acc_hits / acc_n as f64,
+                    acc_n as f64 / secs
+                ));
+            }
+            Ok(())
+        };
+        match &full {
+            Some((x, y)) => step(x, y)?,
+            None => {
+                for b in batches(&train, batch_size, r.normalize, Some(&mut rng)) {
+                    step(&b.images, &b.labels)?;
+                }
+            }
+        }
+        acc_time += t0.elapsed().as_secs_f64();
+        if let Some(b) = &overall {
+            b.inc(1);
+            b.set_message(format!(
+                "loss {:.4} acc {:.2}%",
+                acc_loss / acc_n as f64,
+                100.0 * acc_hits / acc_n as f64
+            ));
+        }
+        let log_every = if full_batch { r.log_every } else { 1 };
+        if (epoch + 1) % log_every == 0 || epoch + 1 == epochs {
+            model.net.set_training(false);
+            let v = evaluate(&model, &val, r.normalize);
+            model.net.set_training(true);
+            let m = EpochMetrics {
+                epoch: epoch + 1,
+                train_loss: (acc_loss / acc_n as f64) as f32,
+                train_acc: (acc_hits / acc_n as f64) as f32,
+                val_loss: v.loss,
+                val_acc: v.accuracy,
+                lr: lr_now,
+                seconds: acc_time,
+                images_per_sec: acc_n as f64 / acc_time,
+            };
+            if let Some(b) = &epoch_bar {
+                b.finish_and_clear();
+            }
+            let line = format!(
+                "epoch {:>4}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1}s, {:.0} img/s",
+                m.epoch,
+                m.train_loss,
+                100.0 * m.train_acc,
+                m.val_loss,
+                100.0 * m.val_acc,
+                m.seconds,
+                m.images_per_sec
+            );
+            match &overall {
+                Some(b) => b.println(line),
+                None => println!("{line}"),
+            }
+            history.push(m);
+            (acc_loss, acc_hits, acc_n, acc_time) = (0.0, 0.0, 0, 0.0);
+        }
+    }
+    if let Some(b) = overall {
+        b.finish_and_clear();
+    }
+    let train_secs = started.elapsed().as_secs_f64();
+
+    model.net.set_training(false);
+    let train_eval = evaluate(&model, &train, r.normalize);
+    let test_eval = evaluate(&model, &test, r.normalize);
+    println!(
+        "done in {train_secs:.1}s. accuracy: train {:.2}%, validation {:.2}%, test {:.2}% ({} test images)",
+        100.0 * train_eval.accuracy,
+        100.0 * history.last().map_or(0.0, |m| m.val_acc),
+        100.0 * test_eval.accuracy,
+        test.len()
+    );
+    print_report(&test_eval, test.class_names());
+
+    let ckpt = out.join("model.safetensors");
+    let mut meta = BTreeMap::new();
+    meta.insert("matnet.config".to_string(), model.config.to_json());
+    meta.insert("matnet.seed".to_string(), args.seed.to_string());
+    meta.insert(
+        "matnet.test_accuracy".to_string(),
+        format!("{:.4}", test_eval.accuracy),
+    );
+    matnet::io::checkpoint::save(&ckpt, &model.net.named_parameters(), &meta)?;
+    let csv = out.join("metrics.csv");
+    write_metrics(&csv, &history)?;
+    let png = out.join("chart.png");
+    chart::plot_metrics(&png, &history, &format!("{} on {kind}", args.model.name()))?;
+    println!("checkpoint: {}", ckpt.display());
+    println!("metrics:    {}", csv.display());
+    println!("chart:      {}", png.display());
+    Ok(())
+}
+
+fn bar(len: u64, unit: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit} {{msg}}"))
+        .expect("valid progress template");
+    b.set_style(style);
+    b
+}
+
+pub fn normalize_name(n: Normalize) -> &'static str {
+    match n {
+        Normalize::Unit => "unit",
+        Normalize::Standard => "standard",
+    }
+}
+
+pub fn parse_normalize(s: &str) -> anyhow::Result<Normalize> {
+    match s {
+        "unit" => Ok(Normalize::Unit),
+        "standard" => Ok(Normalize::Standard),
+        other => bail!("unknown normalisation {other:?} in checkpoint"),
+    }
+}
+
+fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> anyhow::Result<()> {
+    let mut f =
+        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(
+        f,
+        "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_sec"
+    )?;
+    for m in rows {
+        writeln!(
+            f,
+            "{},{:.6},{:.6},{:.6},{:.6},{},{:.3},{:.1}",
+            m.epoch,
+            m.train_loss,
+            m.train_acc,
+            m.val_loss,
+            m.val_acc,
+            m.lr,
+            m.seconds,
+            m.images_per_sec
+        )?;
+    }
+    Ok(())
+}
