@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use matnet::data::{batches, find_or_explain, Dataset, DatasetKind, Normalize, Split};
+use matnet::data::{batches, Dataset, DatasetKind, Normalize, Split};
 use matnet::nn::loss::cross_entropy;
 
 use crate::models::{Model, ModelConfig};
@@ -103,7 +103,7 @@ pub fn load_model(path: &Path) -> anyhow::Result<Model> {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = load_model(&args.checkpoint)?;
     let kind: DatasetKind = model.config.dataset.parse()?;
-    let dir = find_or_explain(args.data.as_deref(), kind)?;
+    let dir = crate::locate_data(args.data.as_deref(), kind)?;
     let test = Dataset::load(&dir, kind, Split::Test)?;
     anyhow::ensure!(
         test.rows() == model.config.rows && test.cols() == model.config.cols,

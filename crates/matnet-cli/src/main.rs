@@ -83,6 +83,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// The dataset directory: `--data`, `MATNET_DATA`, or the cache. For a user
+/// who gave neither and has no files yet, MNIST is downloaded on first use.
+pub fn locate_data(
+    explicit: Option<&std::path::Path>,
+    kind: matnet::data::DatasetKind,
+) -> anyhow::Result<PathBuf> {
+    use matnet::data::{download_mnist, find_or_explain, resolve_data_dir, DatasetKind};
+    match find_or_explain(explicit, kind) {
+        Ok(dir) => Ok(dir),
+        Err(missing) => {
+            let user_chose = explicit.is_some() || std::env::var_os(kind.env_var()).is_some();
+            if user_chose || kind != DatasetKind::Mnist {
+                return Err(missing.into());
+            }
+            let dest = resolve_data_dir(None, kind);
+            println!(
+                "MNIST is not in {} yet: downloading it (first use only)",
+                dest.display()
+            );
+            match download_mnist(&dest, |name, done, total| match total {
+                Some(t) => eprint!("\r  {name}: {done}/{t} bytes"),
+                None => eprint!("\r  {name}: {done} bytes"),
+            }) {
+                Ok(()) => {
+                    eprintln!();
+                    Ok(dest)
+                }
+                Err(e) => {
+                    eprintln!();
+                    Err(e.into())
+                }
+            }
+        }
+    }
+}
+
 fn download(dataset: &str, dir: Option<PathBuf>) -> anyhow::Result<()> {
     use matnet::data::{download_mnist, resolve_data_dir, DatasetKind};
     let kind: DatasetKind = dataset.parse()?;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use matnet::data::{batches, find_or_explain, to_tensors, Dataset, DatasetKind, Normalize, Split};
+use matnet::data::{batches, to_tensors, Dataset, DatasetKind, Normalize, Split};
 use matnet::nn::loss::{accuracy, cross_entropy};
 use matnet::optim::{clip_grad_norm, Adam, LrSchedule, Optimizer, Sgd};
 use matnet::{Rng, Tensor};
@@ -173,7 +173,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
 
     let kind: DatasetKind = args.dataset.parse()?;
-    let dir = find_or_explain(args.data.as_deref(), kind)?;
+    let dir = crate::locate_data(args.data.as_deref(), kind)?;
     let full_train = Dataset::load(&dir, kind, Split::Train)?;
     let test = Dataset::load(&dir, kind, Split::Test)?;
     let pool = match r.pool {

@@ -55,32 +55,30 @@ impl Tensor {
     /// gradients are enabled and some input of the op tracks gradients.
     pub(crate) fn from_parts(data: Vec<f32>, shape: Shape, op: Option<Op>) -> Tensor {
         debug_assert_eq!(data.len(), shape.numel());
-        let t = Tensor(Arc::new(TensorInner {
-            id: TensorId::next(),
+        let id = TensorId::next();
+        if let Some(op) = &op {
+            autograd::profile::record_forward(op, id, &shape);
+        }
+        Tensor(Arc::new(TensorInner {
+            id,
             storage: Arc::new(RwLock::new(Storage::Cpu(data))),
             layout: Layout::contiguous(shape),
             op: op.filter(autograd::should_record),
             is_variable: false,
-        }));
-        if let Some(op) = t.op() {
-            autograd::profile::record_forward(op, &t);
-        }
-        t
+        }))
     }
 
     /// A new node that views this tensor's storage through `layout`.
     pub(crate) fn view(&self, layout: Layout, op: Op) -> Tensor {
-        let t = Tensor(Arc::new(TensorInner {
-            id: TensorId::next(),
+        let id = TensorId::next();
+        autograd::profile::record_forward(&op, id, layout.shape());
+        Tensor(Arc::new(TensorInner {
+            id,
             storage: self.0.storage.clone(),
             layout,
             op: Some(op).filter(autograd::should_record),
             is_variable: false,
-        }));
-        if let Some(op) = t.op() {
-            autograd::profile::record_forward(op, &t);
-        }
-        t
+        }))
     }
 
     /// A tensor from row-major data. Panics when `data.len()` does not match the shape.

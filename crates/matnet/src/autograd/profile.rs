@@ -68,7 +68,7 @@ fn active() -> bool {
     RECORDER.with(|r| r.borrow().as_ref().is_some_and(|r| !r.in_backward))
 }
 
-pub(crate) fn record_forward(op: &Op, out: &Tensor) {
+pub(crate) fn record_forward(op: &Op, out: TensorId, shape: &Shape) {
     if !active() {
         return;
     }
@@ -84,7 +84,7 @@ pub(crate) fn record_forward(op: &Op, out: &Tensor) {
                 phase: Phase::Forward,
                 op: op.name(),
                 inputs,
-                output: (out.id(), out.shape().clone()),
+                output: (out, shape.clone()),
                 grads: Vec::new(),
                 seconds: now.duration_since(r.last).as_secs_f64(),
             });

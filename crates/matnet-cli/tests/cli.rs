@@ -1,0 +1,255 @@
+//! The `matnet` binary on bad input: one clear error line, a non-zero exit,
+//! never a panic.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use matnet::Tensor;
+
+fn matnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_matnet"))
+        .args(args)
+        .env_remove("MATNET_DATA")
+        .output()
+        .expect("the matnet binary runs")
+}
+
+/// Asserts a clean failure and returns its one error line.
+fn fails(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    lines[0].to_string()
+}
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A directory with a tiny, valid MNIST-format dataset; `tweak` may replace files.
+fn dataset(tag: &str, tweak: impl FnOnce(&Path)) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("matnet-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (prefix, n) in [("train", 40u32), ("t10k", 10u32)] {
+        let px: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            gz(&idx(&[n, 28, 28], &px)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gz(&idx(&[n], &labels)),
+        )
+        .unwrap();
+    }
+    tweak(&dir);
+    dir
+}
+
+fn train_on(dir: &Path) -> Output {
+    matnet(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        dir.join("run").to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn no_arguments_tells_a_new_user_what_to_run() {
+    let out = matnet(&[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("matnet train") && text.contains("--data DIR"),
+        "{text}"
+    );
+    let help = matnet(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("First steps"));
+}
+
+#[test]
+fn truncated_gzip() {
+    let dir = dataset("trunc", |d| {
+        let p = d.join("train-labels-idx1-ubyte.gz");
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    let line = fails(&train_on(&dir));
+    assert!(line.contains("train-labels-idx1-ubyte.gz"), "{line}");
+}
+
+#[test]
+fn wrong_magic() {
+    let dir = dataset("magic", |d| {
+        let mut bytes = idx(&[40, 28, 28], &vec![0u8; 40 * 784]);
+        bytes[2] = 0x0d; // float data: not what MNIST holds
+        bytes[0] = 7;
+        std::fs::write(d.join("train-images-idx3-ubyte.gz"), gz(&bytes)).unwrap();
+    });
+    let line = fails(&train_on(&dir));
+    assert!(
+        line.contains("train-images-idx3-ubyte.gz") && line.contains("magic"),
+        "{line}"
+    );
+}
+
+#[test]
+fn label_count_differs_from_image_count() {
+    let dir = dataset("count", |d| {
+        let labels: Vec<u8> = (0..39).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            d.join("train-labels-idx1-ubyte.gz"),
+            gz(&idx(&[39], &labels)),
+        )
+        .unwrap();
+    });
+    let line = fails(&train_on(&dir));
+    assert!(line.contains("40") && line.contains("39"), "{line}");
+}
+
+#[test]
+fn header_claiming_four_billion_images() {
+    let dir = dataset("huge", |d| {
+        std::fs::write(
+            d.join("train-images-idx3-ubyte.gz"),
+            gz(&idx(&[u32::MAX, 28, 28], &[0u8; 784])),
+        )
+        .unwrap();
+    });
+    let line = fails(&train_on(&dir));
+    assert!(line.contains("train-images-idx3-ubyte.gz"), "{line}");
+}
+
+#[test]
+fn empty_file() {
+    let dir = dataset("empty", |d| {
+        std::fs::write(d.join("t10k-labels-idx1-ubyte.gz"), b"").unwrap()
+    });
+    let line = fails(&train_on(&dir));
+    assert!(line.contains("t10k-labels-idx1-ubyte.gz"), "{line}");
+}
+
+#[test]
+fn too_few_images_for_the_recipe() {
+    // Valid files, but fewer training images than the validation split needs.
+    let line = fails(&train_on(&dataset("small", |_| {})));
+    assert!(line.contains("only 40 images"), "{line}");
+}
+
+#[test]
+fn bad_arguments() {
+    let dir = dataset("args", |_| {});
+    let d = dir.to_str().unwrap();
+    for (flag, value) in [
+        ("--lr", "-1"),
+        ("--lr", "NaN"),
+        ("--epochs", "0"),
+        ("--batch-size", "0"),
+        ("--dropout", "1.5"),
+    ] {
+        let line = fails(&matnet(&["train", "--data", d, &format!("{flag}={value}")]));
+        assert!(line.contains(flag), "{flag}: {line}");
+    }
+    let missing = fails(&matnet(&["train", "--data", "/nonexistent/matnet-data"]));
+    assert!(missing.contains("/nonexistent/matnet-data"), "{missing}");
+}
+
+fn checkpoint(tag: &str, tensors: Vec<(String, Tensor)>) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "matnet-cli-{tag}-{}.safetensors",
+        std::process::id()
+    ));
+    let config = r#"{"arch":"mlp","rows":28,"cols":28,"classes":10,"hidden":[16],"dropout":0.0,"dataset":"mnist","normalize":"unit"}"#;
+    let meta = BTreeMap::from([("matnet.config".to_string(), config.to_string())]);
+    matnet::io::checkpoint::save(&path, &tensors, &meta).unwrap();
+    path
+}
+
+fn good_tensors() -> Vec<(String, Tensor)> {
+    vec![
+        ("0.weight".into(), Tensor::zeros([16, 784])),
+        ("0.bias".into(), Tensor::zeros([16])),
+        ("2.weight".into(), Tensor::zeros([10, 16])),
+        ("2.bias".into(), Tensor::zeros([10])),
+    ]
+}
+
+#[test]
+fn checkpoint_with_missing_tensor() {
+    let mut t = good_tensors();
+    t.pop();
+    let path = checkpoint("missing", t);
+    let line = fails(&matnet(&["eval", "--checkpoint", path.to_str().unwrap()]));
+    assert!(line.contains("missing tensor '2.bias'"), "{line}");
+}
+
+#[test]
+fn checkpoint_with_misshaped_tensor() {
+    let mut t = good_tensors();
+    t[0].1 = Tensor::zeros([16, 783]);
+    let path = checkpoint("shape", t);
+    let png = std::env::temp_dir().join("matnet-cli-unused.png");
+    let line = fails(&matnet(&[
+        "predict",
+        "--checkpoint",
+        path.to_str().unwrap(),
+        png.to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("'0.weight' has shape [16, 783], the model expects [16, 784]"),
+        "{line}"
+    );
+}
+
+#[test]
+fn png_that_is_not_a_png() {
+    let path = checkpoint("png", good_tensors());
+    let fake = std::env::temp_dir().join(format!("matnet-cli-fake-{}.png", std::process::id()));
+    std::fs::write(&fake, b"this is not an image").unwrap();
+    let line = fails(&matnet(&[
+        "predict",
+        "--checkpoint",
+        path.to_str().unwrap(),
+        fake.to_str().unwrap(),
+    ]));
+    assert!(line.contains("cannot read image"), "{line}");
+}
+
+#[test]
+fn not_a_checkpoint() {
+    let fake = std::env::temp_dir().join(format!(
+        "matnet-cli-fake-{}.safetensors",
+        std::process::id()
+    ));
+    std::fs::write(&fake, b"random bytes, not safetensors").unwrap();
+    let line = fails(&matnet(&["eval", "--checkpoint", fake.to_str().unwrap()]));
+    assert!(line.contains("safetensors"), "{line}");
+}
