@@ -22,6 +22,22 @@ pub enum BenchCommand {
         #[arg(long)]
         no_naive: bool,
     },
+    /// Training throughput (images/s) of an MLP 784-256-128-10 with SGD on
+    /// MNIST-shaped synthetic data; bench/torch_mlp.py runs the same loop in PyTorch.
+    Mlp {
+        /// Batch sizes, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "64,256")]
+        batch_sizes: Vec<usize>,
+        /// Timed epochs per batch size (after one warm-up epoch); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Images per epoch.
+        #[arg(long, default_value_t = 60_000)]
+        images: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// One product: C[m×n] = op(A)·op(B), `ta`/`tb` when the operand is a
@@ -119,11 +135,99 @@ fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Matmul {
-        threads,
-        json,
-        no_naive,
-    } = cmd;
+    match cmd {
+        BenchCommand::Matmul {
+            threads,
+            json,
+            no_naive,
+        } => bench_matmul(threads, json, no_naive),
+        BenchCommand::Mlp {
+            batch_sizes,
+            epochs,
+            images,
+            json,
+        } => bench_mlp(&batch_sizes, epochs, images, json),
+    }
+}
+
+#[derive(Serialize)]
+struct MlpRow {
+    batch: usize,
+    threads: usize,
+    images_per_sec: f64,
+    epochs: Vec<f64>,
+}
+
+/// The same loop as bench/torch_mlp.py: contiguous batches sliced from one
+/// pre-generated tensor (views, no copies), forward, cross-entropy,
+/// backward, SGD step.
+fn bench_mlp(
+    batch_sizes: &[usize],
+    epochs: usize,
+    images: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    use matnet::nn::loss::cross_entropy;
+    use matnet::nn::{Linear, Module, Relu, Sequential};
+    use matnet::optim::{Optimizer, Sgd};
+    anyhow::ensure!(
+        epochs >= 1 && images >= 1,
+        "--epochs and --images must be at least 1"
+    );
+    anyhow::ensure!(
+        batch_sizes.iter().all(|&b| b >= 1),
+        "--batch-sizes values must be at least 1"
+    );
+    let mut rng = Rng::new(0);
+    let x = Tensor::rand_uniform([images, 784], 0.0, 1.0, &mut rng);
+    let y = Tensor::from_vec(
+        (0..images).map(|_| rng.below(10) as f32).collect(),
+        [images],
+    );
+    let threads = matnet::backend::cpu::pool::num_threads();
+    let mut rows = Vec::new();
+    for &b in batch_sizes {
+        let net = Sequential::new()
+            .append(Linear::new(784, 256, &mut rng))
+            .append(Relu)
+            .append(Linear::new(256, 128, &mut rng))
+            .append(Relu)
+            .append(Linear::new(128, 10, &mut rng));
+        let mut opt = Sgd::new(net.parameters(), 0.01);
+        let mut epoch = || {
+            let t = Instant::now();
+            let mut start = 0;
+            while start < images {
+                let n = b.min(images - start);
+                let logits = net.forward(&x.narrow(0, start, n));
+                let loss = cross_entropy(&logits, &y.narrow(0, start, n));
+                opt.step(&loss.backward());
+                start += n;
+            }
+            images as f64 / t.elapsed().as_secs_f64()
+        };
+        epoch(); // warm-up
+        let raw: Vec<f64> = (0..epochs).map(|_| epoch()).collect();
+        let mut sorted = raw.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        if !json {
+            println!("batch {b:>4}, {threads} threads: {median:>8.0} images/s (epochs: {raw:.0?})");
+        }
+        rows.push(MlpRow {
+            batch: b,
+            threads,
+            images_per_sec: median,
+            epochs: raw,
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}
+
+fn bench_matmul(threads: Vec<usize>, json: bool, no_naive: bool) -> anyhow::Result<()> {
     anyhow::ensure!(
         threads.iter().all(|&t| t >= 1),
         "--threads values must be at least 1"

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use matnet::data::{batches, Dataset, DatasetKind, Normalize, Split};
+use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches};
 use matnet::nn::loss::cross_entropy;
 
 use crate::models::{Model, ModelConfig};

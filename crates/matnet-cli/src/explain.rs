@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use matnet::autograd::profile::{profile, OpEvent, Phase};
+use matnet::autograd::profile::{OpEvent, Phase, profile};
 use matnet::nn::loss::cross_entropy;
 use matnet::{Rng, Shape, Tensor, TensorId};
 

@@ -89,7 +89,7 @@ pub fn locate_data(
     explicit: Option<&std::path::Path>,
     kind: matnet::data::DatasetKind,
 ) -> anyhow::Result<PathBuf> {
-    use matnet::data::{download_mnist, find_or_explain, resolve_data_dir, DatasetKind};
+    use matnet::data::{DatasetKind, download_mnist, find_or_explain, resolve_data_dir};
     match find_or_explain(explicit, kind) {
         Ok(dir) => Ok(dir),
         Err(missing) => {
@@ -120,7 +120,7 @@ pub fn locate_data(
 }
 
 fn download(dataset: &str, dir: Option<PathBuf>) -> anyhow::Result<()> {
-    use matnet::data::{download_mnist, resolve_data_dir, DatasetKind};
+    use matnet::data::{DatasetKind, download_mnist, resolve_data_dir};
     let kind: DatasetKind = dataset.parse()?;
     anyhow::ensure!(
         kind == DatasetKind::Mnist,

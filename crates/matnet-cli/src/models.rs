@@ -1,7 +1,7 @@
 //! The model zoo: each architecture is a configuration (saved in the
 //! checkpoint) plus a constructor built from library layers.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use matnet::nn::{Dropout, Init, Linear, Module, Relu, Sequential};
 use matnet::{Rng, Tensor};
 use serde::{Deserialize, Serialize};

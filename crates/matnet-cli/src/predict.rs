@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use image::imageops::FilterType;
 use image::{GrayImage, Luma};
-use matnet::data::Normalize;
 use matnet::Tensor;
+use matnet::data::Normalize;
 
 use crate::evaluate::load_model;
 use crate::train::parse_normalize;

@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{Context, bail, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
-use matnet::data::{batches, to_tensors, Dataset, DatasetKind, Normalize, Split};
+use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
 use matnet::nn::loss::{accuracy, cross_entropy};
-use matnet::optim::{clip_grad_norm, Adam, LrSchedule, Optimizer, Sgd};
+use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd, clip_grad_norm};
 use matnet::{Rng, Tensor};
 
 use crate::chart;
@@ -245,7 +245,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train.len(),
         val.len(),
         epochs,
-        if batch_size >= train.len() { "full".to_string() } else { batch_size.to_string() },
+        if batch_size >= train.len() {
+            "full".to_string()
+        } else {
+            batch_size.to_string()
+        },
         optimizer,
         args.seed
     );

@@ -40,7 +40,7 @@ pub mod rng;
 pub mod shape;
 pub mod tensor;
 
-pub use autograd::{is_grad_enabled, no_grad, Gradients};
+pub use autograd::{Gradients, is_grad_enabled, no_grad};
 pub use error::{Error, Result};
 pub use nn::Module;
 pub use optim::Optimizer;

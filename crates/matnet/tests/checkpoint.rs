@@ -3,11 +3,11 @@
 
 mod common;
 use common::assert_close;
-use matnet::io::{self, Checkpoint, CONFIG_KEY};
+use matnet::io::{self, CONFIG_KEY, Checkpoint};
 use matnet::{Rng, Tensor};
-use safetensors::tensor::TensorView;
 use safetensors::Dtype;
-use serde_json::{json, Value};
+use safetensors::tensor::TensorView;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -16,8 +16,8 @@ mod data {
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use flate2::write::GzEncoder;
 use flate2::Compression;
+use flate2::write::GzEncoder;
 
 /// An IDX file: magic `00 00 ty ndims`, big-endian dims, then `data`.
 pub fn idx_bytes(ty: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {

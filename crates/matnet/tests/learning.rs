@@ -2,7 +2,7 @@
 //! seeded data. The MNIST test reads `MATNET_DATA` and is skipped, saying
 //! so, when the files are absent.
 
-use matnet::data::{batches, to_tensors, Dataset, DatasetKind, Normalize, Split};
+use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
 use matnet::nn::loss::{accuracy, cross_entropy};
 use matnet::nn::{Dropout, Linear, Module, Relu, Sequential};
 use matnet::optim::{Adam, Optimizer, Sgd};

@@ -2,8 +2,8 @@
 
 mod common;
 use common::{gradcheck, randn, uniform};
-use matnet::nn::{loss, Dropout, Init, Linear, Module, Relu, Sequential};
-use matnet::optim::{clip_grad_norm, Adam, LrSchedule, Optimizer, Sgd};
+use matnet::nn::{Dropout, Init, Linear, Module, Relu, Sequential, loss};
+use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd, clip_grad_norm};
 use matnet::{Rng, Tensor};
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::{no_grad, BinaryOp, Gradients, Op, UnaryOp};
+use super::{BinaryOp, Gradients, Op, UnaryOp, no_grad};
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -55,10 +55,10 @@ impl Tensor {
             let inputs = op.inputs();
             let gis = super::profile::time_backward(node, op, || input_grads(op, node, &g));
             for (input, gi) in inputs.iter().zip(gis) {
-                if let Some(gi) = gi {
-                    if input.tracks_grad() {
-                        grads.accumulate(input.id(), gi);
-                    }
+                if let Some(gi) = gi
+                    && input.tracks_grad()
+                {
+                    grads.accumulate(input.id(), gi);
                 }
             }
             // `g` (an intermediate gradient) is dropped here, keeping memory at

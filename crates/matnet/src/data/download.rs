@@ -182,7 +182,7 @@ pub fn save_verified(
                 Err(e) => {
                     return Err(Error::Download(format!(
                         "read failed after {total} bytes: {e}"
-                    )))
+                    )));
                 }
             };
             hasher.update(&buf[..n]);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::mnist::{dataset_file_names, find_file, DatasetKind};
+use super::mnist::{DatasetKind, dataset_file_names, find_file};
 use crate::error::{Error, Result};
 
 /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.

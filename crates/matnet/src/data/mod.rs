@@ -26,9 +26,9 @@ pub mod location;
 pub mod mnist;
 
 pub use download::{
-    download_mnist, download_mnist_from, md5_file, verify_mnist, MNIST_FILES, MNIST_MIRRORS,
+    MNIST_FILES, MNIST_MIRRORS, download_mnist, download_mnist_from, md5_file, verify_mnist,
 };
-pub use idx::{read_idx, IdxArray};
-pub use loader::{batches, to_batch, to_tensors, Batch, Normalize};
+pub use idx::{IdxArray, read_idx};
+pub use loader::{Batch, Normalize, batches, to_batch, to_tensors};
 pub use location::{default_cache_dir, find_or_explain, resolve_data_dir};
 pub use mnist::{Dataset, DatasetKind, Split};

@@ -257,7 +257,7 @@ fn decode(path: &Path, name: &str, dtype: Dtype, dims: &[usize], data: &[u8]) ->
                     "tensor '{name}' has dtype {other:?}; matnet reads F32 \
                      (and converts F64, F16 and BF16)"
                 ),
-            ))
+            ));
         }
     };
     Tensor::try_from_vec(values, dims.to_vec())

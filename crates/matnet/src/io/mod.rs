@@ -6,4 +6,4 @@
 
 pub mod checkpoint;
 
-pub use checkpoint::{load, load_into, save, Checkpoint, CONFIG_KEY};
+pub use checkpoint::{CONFIG_KEY, Checkpoint, load, load_into, save};

@@ -157,11 +157,7 @@ impl Tensor {
     /// `x` for `x > 0`, else `slope·x`.
     pub fn leaky_relu(&self, slope: f32) -> Tensor {
         self.unary_with(Some(Op::LeakyRelu(self.clone(), slope)), move |x| {
-            if x > 0.0 {
-                x
-            } else {
-                slope * x
-            }
+            if x > 0.0 { x } else { slope * x }
         })
     }
 
@@ -201,11 +197,7 @@ impl Tensor {
         );
         let data = with_slices(&[cond, a, b], |s| {
             cpu::map3(s[0], &lc, s[1], &la, s[2], &lb, |c, x, y| {
-                if c != 0.0 {
-                    x
-                } else {
-                    y
-                }
+                if c != 0.0 { x } else { y }
             })
         });
         // The mask is stored as 0/1 so the backward rule can multiply by it.
@@ -268,9 +260,5 @@ fn erfc(x: f64) -> f64 {
                             + t * (-1.135_203_98
                                 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * (-z * z + poly).exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
+    if x >= 0.0 { r } else { 2.0 - r }
 }

@@ -1,4 +1,4 @@
-use super::{state_for, Optimizer};
+use super::{Optimizer, state_for};
 use crate::autograd::Gradients;
 use crate::tensor::Tensor;
 

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use matnet::data::download::save_verified;
-use matnet::data::{download_mnist_from, md5_file, verify_mnist, MNIST_FILES};
+use matnet::data::{MNIST_FILES, download_mnist_from, md5_file, verify_mnist};
 
 use crate::{assert_mentions, err_text, real_mnist_dir, tmp, write, write_synthetic_dataset};
 
@@ -196,9 +196,9 @@ fn download_from_local_mirrors_skips_bad_ones() {
     );
     assert_mentions(
         &e,
-        &[
-            &format!("{corrupt}t10k-labels-idx1-ubyte.gz: MD5 mismatch: expected ec29112dd5afa0611ce80d1b7f02629c"),
-        ],
+        &[&format!(
+            "{corrupt}t10k-labels-idx1-ubyte.gz: MD5 mismatch: expected ec29112dd5afa0611ce80d1b7f02629c"
+        )],
     );
     assert_eq!(std::fs::read(&labels).unwrap(), b"damaged");
     assert_no_temp_files(dir.path());

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use matnet::data::{read_idx, IdxArray};
+use matnet::data::{IdxArray, read_idx};
 
 use crate::{assert_mentions, err_text, gz, idx_bytes, tmp, write};
 
@@ -148,7 +148,9 @@ fn truncated_header_raw_and_gz() {
     let zipped = write(dir.path(), "short-dims.gz", &gz(&bytes));
     assert_mentions(
         &err_text(read_idx(&zipped), "short dims gz"),
-        &["short-dims.gz: truncated header (inside the gzip stream): 3 dimensions need 12 bytes, file holds 4"],
+        &[
+            "short-dims.gz: truncated header (inside the gzip stream): 3 dimensions need 12 bytes, file holds 4",
+        ],
     );
 }
 
@@ -263,7 +265,9 @@ fn header_claiming_4_billion_images_is_an_error_not_an_allocation() {
     let overflow = write(dir.path(), "overflow", &idx_bytes(8, &[u32::MAX; 4], &[]));
     assert_mentions(
         &err_text(read_idx(&overflow), "overflow"),
-        &["overflow: absurd IDX header: dimensions 4294967295 × 4294967295 × 4294967295 × 4294967295 overflow the address space"],
+        &[
+            "overflow: absurd IDX header: dimensions 4294967295 × 4294967295 × 4294967295 × 4294967295 overflow the address space",
+        ],
     );
 }
 

@@ -1,8 +1,8 @@
 //! Batching: sizes, order, seeded shuffles, normalisation values, shapes.
 
-use matnet::data::loader::{MNIST_MEAN, MNIST_STD};
-use matnet::data::{batches, to_batch, to_tensors, Batch, Dataset, DatasetKind, Normalize};
 use matnet::Rng;
+use matnet::data::loader::{MNIST_MEAN, MNIST_STD};
+use matnet::data::{Batch, Dataset, DatasetKind, Normalize, batches, to_batch, to_tensors};
 
 use crate::synthetic;
 

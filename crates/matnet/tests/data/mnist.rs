@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use matnet::data::{find_or_explain, resolve_data_dir, Dataset, DatasetKind, Split};
+use matnet::data::{Dataset, DatasetKind, Split, find_or_explain, resolve_data_dir};
 
 use crate::{
     assert_mentions, err_text, gz, idx_bytes, synthetic, tmp, write, write_synthetic_dataset,

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use matnet::data::{
-    find_or_explain, md5_file, to_tensors, verify_mnist, Dataset, DatasetKind, Normalize, Split,
-    MNIST_FILES,
+    Dataset, DatasetKind, MNIST_FILES, Normalize, Split, find_or_explain, md5_file, to_tensors,
+    verify_mnist,
 };
 
 use crate::{assert_mentions, err_text, gz, real_mnist_dir, tmp};

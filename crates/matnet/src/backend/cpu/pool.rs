@@ -1,9 +1,300 @@
-//! Temporary serial stand-in; replaced by the persistent pool.
+//! A tiny persistent thread pool with no dependencies.
+//!
+//! One global pool serves the whole process. A call to [`parallel_for`]
+//! publishes a job, the calling thread works on it too, and the call returns
+//! once every task has finished. Workers spin briefly on an atomic before
+//! parking, so back-to-back calls (the common case inside a training step)
+//! hand off in a few microseconds, while a pool left idle stops using CPU
+//! after ~50 µs.
+//!
+//! Only one job runs at a time. A caller that finds the pool busy (another
+//! user thread is using it, or the call is nested inside a task) runs its
+//! tasks inline on its own thread instead of waiting; this keeps nested and
+//! concurrent use deadlock-free.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// How long an idle worker (or a caller waiting for the last task) spins
+/// before parking. Parking and being unparked costs roughly 10-50 µs of
+/// latency on Linux, so spinning a little longer than one typical hand-off
+/// gap between consecutive GEMM calls keeps the pool hot during a training
+/// loop without burning a core when the program does something else.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Upper bound on worker threads, whatever a caller asks for.
+const MAX_WORKERS: usize = 255;
+
+/// Number of threads to use for parallel work.
+///
+/// Read once from `MATNET_NUM_THREADS`; a missing, unparsable or zero value
+/// falls back to `std::thread::available_parallelism()` (or 1 if unknown).
 pub fn num_threads() -> usize {
-    1
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        let default = || thread::available_parallelism().map_or(1, |n| n.get());
+        match std::env::var("MATNET_NUM_THREADS") {
+            Ok(s) => match s.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => default(),
+            },
+            Err(_) => default(),
+        }
+    })
 }
-pub fn parallel_for(n_tasks: usize, _threads: usize, f: &(dyn Fn(usize) + Sync)) {
-    for i in 0..n_tasks {
-        f(i)
+
+thread_local! {
+    /// True while this thread executes a pool task (and always on workers):
+    /// a nested `parallel_for` then runs inline.
+    static IN_POOL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Per-worker state the caller needs to wake it.
+struct WorkerSlot {
+    /// Set by the worker right before it parks; the caller unparks only
+    /// workers that announced they may be asleep, so a hot hand-off costs no
+    /// syscall.
+    sleeping: AtomicBool,
+    thread: Thread,
+}
+
+type TaskFn<'a> = &'a (dyn Fn(usize) + Sync + 'a);
+
+struct Pool {
+    /// Held (true) by the single caller that owns the current job.
+    busy: AtomicBool,
+    /// High 32 bits: job generation; low 32 bits: next task index to claim.
+    /// Claiming a task is a CAS that also checks the generation, so a worker
+    /// that wakes up late can never claim a task of a job that has finished.
+    counter: AtomicU64,
+    /// Number of tasks of the current job.
+    n_tasks: AtomicUsize,
+    /// How many workers (lowest indices first) take part in the current job.
+    active_workers: AtomicUsize,
+    /// Points at the caller's `TaskFn` (which lives on the caller's stack);
+    /// only dereferenced after a task was claimed, i.e. while the caller is
+    /// still inside `parallel_for` waiting for that task.
+    job: AtomicPtr<()>,
+    /// Tasks of the current job not yet finished.
+    remaining: AtomicUsize,
+    /// The caller parked while waiting for the last task.
+    waiter_parked: AtomicBool,
+    waiter: Mutex<Option<Thread>>,
+    panic: Mutex<Option<Box<dyn Any + Send + 'static>>>,
+    workers: Mutex<Vec<Arc<WorkerSlot>>>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        busy: AtomicBool::new(false),
+        counter: AtomicU64::new(0),
+        n_tasks: AtomicUsize::new(0),
+        active_workers: AtomicUsize::new(0),
+        job: AtomicPtr::new(std::ptr::null_mut()),
+        remaining: AtomicUsize::new(0),
+        waiter_parked: AtomicBool::new(false),
+        waiter: Mutex::new(None),
+        panic: Mutex::new(None),
+        workers: Mutex::new(Vec::new()),
+    })
+}
+
+impl Pool {
+    /// Claims and runs tasks of generation `gen` until none are left.
+    fn work(&self, gen_: u64) {
+        loop {
+            let v = self.counter.load(Ordering::Acquire);
+            if v >> 32 != gen_ {
+                return;
+            }
+            let idx = (v & 0xffff_ffff) as usize;
+            let n = self.n_tasks.load(Ordering::Acquire);
+            if idx >= n {
+                return;
+            }
+            let job = self.job.load(Ordering::Acquire);
+            if self
+                .counter
+                .compare_exchange_weak(v, v + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            // SAFETY: the claim succeeded while the counter still carried
+            // generation `gen_`, so the job of that generation is live: its
+            // caller cannot return before `remaining` reaches zero, which
+            // needs this task to finish. `job` and `n` were published before
+            // that generation (release store of `counter`) and cannot be
+            // overwritten before the job ends.
+            let f: TaskFn<'_> = unsafe { *(job as *const TaskFn<'_>) };
+            let was = IN_POOL.with(|c| c.replace(true));
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(idx)))
+                && let Ok(mut slot) = self.panic.lock()
+            {
+                slot.get_or_insert(p);
+            }
+            IN_POOL.with(|c| c.set(was));
+            if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1
+                && self.waiter_parked.load(Ordering::SeqCst)
+            {
+                // A stale unpark of a later caller is harmless: park loops
+                // re-check their condition.
+                if let Ok(w) = self.waiter.lock()
+                    && let Some(t) = w.as_ref()
+                {
+                    t.unpark();
+                }
+            }
+        }
+    }
+}
+
+fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
+    IN_POOL.with(|c| c.set(true));
+    let p = pool();
+    loop {
+        // Wait for a new generation: spin, then park.
+        let start = Instant::now();
+        let mut spins = 0u32;
+        let gen_ = loop {
+            let g = p.counter.load(Ordering::Acquire) >> 32;
+            if g != seen {
+                break g;
+            }
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && start.elapsed() > SPIN {
+                slot.sleeping.store(true, Ordering::SeqCst);
+                let g = p.counter.load(Ordering::SeqCst) >> 32;
+                if g == seen {
+                    thread::park();
+                }
+                slot.sleeping.store(false, Ordering::SeqCst);
+            } else {
+                std::hint::spin_loop();
+            }
+        };
+        seen = gen_;
+        if index < p.active_workers.load(Ordering::Acquire) {
+            p.work(gen_);
+        }
+    }
+}
+
+/// Runs `f(i)` for every `i` in `0..n_tasks` on up to `threads` threads,
+/// counting the calling thread, and returns when all calls have finished.
+///
+/// Tasks are handed out dynamically (an atomic counter), so uneven tasks
+/// balance themselves. With `threads <= 1` or `n_tasks <= 1` the tasks run
+/// inline in order with no synchronisation. A call made from inside a task,
+/// or while another thread is using the pool, also runs inline.
+///
+/// If a task panics, the remaining tasks still run, and the first panic is
+/// resumed on the calling thread once all have finished.
+pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
+    if threads <= 1 || n_tasks <= 1 || IN_POOL.with(|c| c.get()) || n_tasks > u32::MAX as usize {
+        (0..n_tasks).for_each(f);
+        return;
+    }
+    let p = pool();
+    if p.busy
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        (0..n_tasks).for_each(f);
+        return;
+    }
+    // From here on we own the pool until `busy` is released.
+    let want = (threads - 1).min(n_tasks - 1).min(MAX_WORKERS);
+    let slots: Vec<Arc<WorkerSlot>> = {
+        let mut workers = match p.workers.lock() {
+            Ok(w) => w,
+            Err(e) => e.into_inner(),
+        };
+        while workers.len() < want {
+            let index = workers.len();
+            // The slot needs the worker's `Thread`, which exists only once
+            // it is spawned; the worker receives its slot through a channel.
+            // It also gets the generation current before our job is
+            // published, so it cannot miss that job if it starts late.
+            let seen = p.counter.load(Ordering::Relaxed) >> 32;
+            let (tx, rx) = std::sync::mpsc::channel::<Arc<WorkerSlot>>();
+            let spawned = thread::Builder::new()
+                .name(format!("matnet-worker-{index}"))
+                .spawn(move || {
+                    if let Ok(slot) = rx.recv() {
+                        worker_main(index, slot, seen);
+                    }
+                });
+            match spawned {
+                Ok(h) => {
+                    let slot = Arc::new(WorkerSlot {
+                        sleeping: AtomicBool::new(false),
+                        thread: h.thread().clone(),
+                    });
+                    if tx.send(slot.clone()).is_err() {
+                        break;
+                    }
+                    workers.push(slot);
+                }
+                Err(_) => break,
+            }
+        }
+        workers.iter().take(want).cloned().collect()
+    };
+    if slots.is_empty() {
+        p.busy.store(false, Ordering::Release);
+        (0..n_tasks).for_each(f);
+        return;
+    }
+
+    if let Ok(mut w) = p.waiter.lock() {
+        *w = Some(thread::current());
+    }
+    p.waiter_parked.store(false, Ordering::SeqCst);
+    p.remaining.store(n_tasks, Ordering::SeqCst);
+    p.n_tasks.store(n_tasks, Ordering::Release);
+    p.active_workers.store(slots.len(), Ordering::Release);
+    // Erase the lifetime: workers only dereference this while we wait below.
+    let fref: TaskFn<'_> = f;
+    p.job
+        .store(&fref as *const TaskFn<'_> as *mut (), Ordering::Release);
+    let gen_ = ((p.counter.load(Ordering::Relaxed) >> 32) + 1) & 0xffff_ffff;
+    p.counter.store(gen_ << 32, Ordering::SeqCst);
+    for s in &slots {
+        if s.sleeping.load(Ordering::SeqCst) {
+            s.thread.unpark();
+        }
+    }
+
+    p.work(gen_);
+
+    // Wait for tasks still running on workers.
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while p.remaining.load(Ordering::Acquire) != 0 {
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(64) && start.elapsed() > SPIN {
+            p.waiter_parked.store(true, Ordering::SeqCst);
+            if p.remaining.load(Ordering::SeqCst) != 0 {
+                thread::park();
+            }
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    p.waiter_parked.store(false, Ordering::SeqCst);
+    let payload = match p.panic.lock() {
+        Ok(mut s) => s.take(),
+        Err(e) => e.into_inner().take(),
+    };
+    p.busy.store(false, Ordering::Release);
+    if let Some(payload) = payload {
+        panic::resume_unwind(payload);
     }
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Training throughput of an MLP 784-256-128-10 with SGD, in PyTorch and matnet.
+
+Both sides run the same loop on the same kind of data: one pre-generated
+float32 tensor of uniform [0, 1) "images" (MNIST-shaped, 784 features) with
+random labels in 0..9; each step takes the next contiguous batch (a view),
+runs forward, cross-entropy, backward and an SGD step (lr 0.01). One warm-up
+epoch, then the median images/s over --epochs timed epochs.
+
+With --matnet PATH the script also runs `PATH bench mlp --json` with
+MATNET_NUM_THREADS set to the same thread count, and prints both side by side
+with the ratio matnet / torch. That is one run, same machine, same moment.
+
+Usage: python3 bench/torch_mlp.py [--threads 2] [--batch-sizes 64,256]
+                                  [--epochs 3] [--images 60000] [--matnet PATH]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def torch_images_per_sec(batch, epochs, images, threads):
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(images, 784, generator=g)
+    y = torch.randint(0, 10, (images,), generator=g)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def epoch():
+        t = time.perf_counter()
+        for start in range(0, images, batch):
+            xb, yb = x[start:start + batch], y[start:start + batch]
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return images / (time.perf_counter() - t)
+
+    epoch()  # warm-up
+    per = [epoch() for _ in range(epochs)]
+    return sorted(per)[len(per) // 2], per
+
+
+def matnet_images_per_sec(path, batches, epochs, images, threads):
+    env = dict(os.environ, MATNET_NUM_THREADS=str(threads))
+    cmd = [path, "bench", "mlp", "--json", "--batch-sizes", ",".join(map(str, batches)),
+           "--epochs", str(epochs), "--images", str(images)]
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"matnet: could not run {' '.join(cmd)}: {e}", file=sys.stderr)
+        return {}
+    return {r["batch"]: r["images_per_sec"] for r in json.loads(out)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-sizes", default="64,256")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--images", type=int, default=60000)
+    ap.add_argument("--matnet", metavar="PATH", help="matnet binary to run beside PyTorch")
+    args = ap.parse_args()
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    theirs = {}
+    if args.matnet:
+        theirs = matnet_images_per_sec(args.matnet, batches, args.epochs, args.images, args.threads)
+    print(f"MLP 784-256-128-10, SGD, {args.threads} threads, {args.images} images/epoch, "
+          f"median of {args.epochs} epochs (torch {torch.__version__})")
+    print(f"{'batch':>6} {'torch img/s':>12} {'matnet img/s':>13} {'matnet/torch':>13}")
+    for b in batches:
+        t, _ = torch_images_per_sec(b, args.epochs, args.images, args.threads)
+        m = theirs.get(b)
+        ms = f"{m:13.0f}" if m else f"{'n/a':>13}"
+        ratio = f"{m / t:12.2f}x" if m else f"{'n/a':>13}"
+        print(f"{b:>6} {t:12.0f} {ms} {ratio}")
+
+
+if __name__ == "__main__":
+    main()
