@@ -55,6 +55,7 @@ impl Tensor {
     /// gradients are enabled and some input of the op tracks gradients.
     pub(crate) fn from_parts(data: Vec<f32>, shape: Shape, op: Option<Op>) -> Tensor {
         debug_assert_eq!(data.len(), shape.numel());
+        crate::backend::cpu::tune_allocator();
         let id = TensorId::next();
         if let Some(op) = &op {
             autograd::profile::record_forward(op, id, &shape);
@@ -299,15 +300,7 @@ impl Tensor {
 
     /// The elements in row-major order.
     pub fn to_vec(&self) -> Vec<f32> {
-        let layout = &self.0.layout;
-        let s = self.storage();
-        let src = s.as_slice();
-        if layout.is_contiguous() {
-            return src[layout.offset()..layout.offset() + self.numel()].to_vec();
-        }
-        let mut out = Vec::with_capacity(self.numel());
-        layout.for_each_index(|i| out.push(src[i]));
-        out
+        crate::backend::cpu::copy_strided(self.storage().as_slice(), &self.0.layout)
     }
 
     /// The single value of a one-element tensor.

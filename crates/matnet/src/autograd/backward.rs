@@ -116,7 +116,7 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
                 UnaryOp::Sqrt => g.div(out).mul_scalar(0.5),
                 UnaryOp::Sqr => g.mul(x).mul_scalar(2.0),
                 UnaryOp::Abs => g.mul(&x.sign()),
-                UnaryOp::Relu => g.mul(&x.gt_scalar(0.0)),
+                UnaryOp::Relu => g.relu_backward(x),
                 // σ' = σ(1-σ), the Hadamard form of the chain rule.
                 UnaryOp::Sigmoid => g.mul(&out.mul(&out.affine(-1.0, 1.0))),
                 UnaryOp::Tanh => g.mul(&out.sqr().affine(-1.0, 1.0)),

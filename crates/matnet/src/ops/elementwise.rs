@@ -174,6 +174,17 @@ impl Tensor {
         })
     }
 
+    /// `self` where `x > 0`, else 0: ReLU's backward rule in one pass
+    /// (rather than building a 0/1 mask and multiplying).
+    pub(crate) fn relu_backward(&self, x: &Tensor) -> Tensor {
+        self.binary(
+            x,
+            None,
+            "relu_backward",
+            |g, x| if x > 0.0 { g } else { 0.0 },
+        )
+    }
+
     /// d/dx of GELU, `Φ(x) + x·φ(x)`; used by its backward rule.
     pub(crate) fn gelu_derivative(&self) -> Tensor {
         self.unary_with(None, |x| {

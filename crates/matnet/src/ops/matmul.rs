@@ -212,6 +212,11 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
 
 /// Gradients of `C = A·B` (rank ≥ 2): `grad_A = grad_C·Bᵀ`, `grad_B = Aᵀ·grad_C`,
 /// each summed over broadcast batch dimensions; only those asked for.
+///
+/// A 2-D operand that is a transposed view (a Linear layer's `Wᵀ`) gets its
+/// gradient in the same transposed layout, computed as `(grad_B)ᵀ = grad_Cᵀ·A`
+/// straight into contiguous memory: the transpose in its backward then
+/// yields a contiguous `grad_W` with no copy anywhere.
 pub(crate) fn matmul_grads(
     a: &Tensor,
     b: &Tensor,
@@ -219,19 +224,36 @@ pub(crate) fn matmul_grads(
     need_a: bool,
     need_b: bool,
 ) -> (Option<Tensor>, Option<Tensor>) {
-    let ga = need_a.then(|| g.matmul(&b.transpose(-2, -1)).sum_to(a.shape()));
+    let ga = need_a.then(|| {
+        if is_transposed_matrix(a) {
+            b.matmul(&g.t()).t() // (grad_A)ᵀ = B·grad_Cᵀ
+        } else {
+            g.matmul(&b.transpose(-2, -1)).sum_to(a.shape())
+        }
+    });
     let gb = need_b.then(|| {
-        if b.rank() == 2 && a.rank() > 2 {
+        if is_transposed_matrix(b) && a.rank() == 2 {
+            g.t().matmul(a).t() // (grad_B)ᵀ = grad_Cᵀ·A
+        } else if b.rank() == 2 && a.rank() > 2 {
             // Shared weights: fold the batch into rows, one GEMM `Aᵀ[K×BM] · G[BM×N]`.
             let (k, n) = (a.dim(-1), b.dim(-1));
             let a2 = a.reshape([a.numel() / k.max(1), k]);
             let g2 = g.reshape([g.numel() / n.max(1), n]);
-            a2.t().matmul(&g2)
+            if is_transposed_matrix(b) {
+                g2.t().matmul(&a2).t()
+            } else {
+                a2.t().matmul(&g2)
+            }
         } else {
             a.transpose(-2, -1).matmul(g).sum_to(b.shape())
         }
     });
     (ga, gb)
+}
+
+/// A 2-D view whose transpose is contiguous (column-major storage).
+fn is_transposed_matrix(t: &Tensor) -> bool {
+    t.rank() == 2 && !t.is_contiguous() && t.t().is_contiguous()
 }
 
 #[derive(Clone, Copy)]
