@@ -1,4 +1,4 @@
-use super::{Optimizer, state_for};
+use super::{Optimizer, Shared, par_ranges, state_for};
 use crate::autograd::Gradients;
 use crate::tensor::Tensor;
 
@@ -67,30 +67,38 @@ impl Optimizer for Adam {
     fn step(&mut self, grads: &Gradients) {
         self.t += 1;
         let (b1, b2) = self.betas;
-        let (lr, eps, wd, decoupled) = (self.lr, self.eps, self.weight_decay, self.decoupled);
         let c1 = 1.0 - b1.powi(self.t);
         let c2 = 1.0 - b2.powi(self.t);
-        let step = lr / c1;
-        let c2s = c2.sqrt();
+        let k = AdamStep {
+            b1,
+            b2,
+            step: self.lr / c1,
+            inv_c2s: 1.0 / c2.sqrt(),
+            eps: self.eps,
+            l2: if self.decoupled {
+                0.0
+            } else {
+                self.weight_decay
+            },
+            shrink: if self.decoupled {
+                1.0 - self.lr * self.weight_decay
+            } else {
+                1.0
+            },
+        };
         for (i, p) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p) else { continue };
             let n = p.numel();
-            let m = state_for(&mut self.m, i, n);
-            let v = state_for(&mut self.v, i, n);
+            let m = Shared(state_for(&mut self.m, i, n).as_mut_ptr());
+            let v = Shared(state_for(&mut self.v, i, n).as_mut_ptr());
             g.with_data(|g| {
                 p.update_(|w| {
-                    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
-                    {
-                        let g = if decoupled {
-                            *w -= lr * wd * *w;
-                            g
-                        } else {
-                            g + wd * *w
-                        };
-                        *m = b1 * *m + (1.0 - b1) * g;
-                        *v = b2 * *v + (1.0 - b2) * g * g;
-                        *w -= step * *m / (v.sqrt() / c2s + eps);
-                    }
+                    let w = Shared(w.as_mut_ptr());
+                    par_ranges(n, |s, e| {
+                        // SAFETY: every buffer has n elements; ranges are disjoint.
+                        let (w, m, v) = unsafe { (w.slice(s, e), m.slice(s, e), v.slice(s, e)) };
+                        k.apply(w, &g[s..e], m, v);
+                    });
                 })
             });
         }
@@ -102,5 +110,36 @@ impl Optimizer for Adam {
 
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+}
+
+/// The constants of one Adam step.
+#[derive(Clone, Copy)]
+struct AdamStep {
+    b1: f32,
+    b2: f32,
+    /// lr / (1 - β₁ᵗ)
+    step: f32,
+    /// 1 / √(1 - β₂ᵗ)
+    inv_c2s: f32,
+    eps: f32,
+    /// Adam's L2 term (0 for AdamW).
+    l2: f32,
+    /// AdamW's decoupled decay factor `1 - lr·wd` (1 for Adam).
+    shrink: f32,
+}
+
+impl AdamStep {
+    /// One update over equal-length slices. Straight-line code over plain
+    /// slices, so it vectorises.
+    fn apply(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let n = w.len();
+        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+        for i in 0..n {
+            let gi = g[i] + self.l2 * w[i];
+            m[i] = self.b1 * m[i] + (1.0 - self.b1) * gi;
+            v[i] = self.b2 * v[i] + (1.0 - self.b2) * gi * gi;
+            w[i] = self.shrink * w[i] - self.step * m[i] / (v[i].sqrt() * self.inv_c2s + self.eps);
+        }
     }
 }

@@ -1,4 +1,4 @@
-use super::{Optimizer, state_for};
+use super::{Optimizer, Shared, par_ranges, state_for};
 use crate::autograd::Gradients;
 use crate::tensor::Tensor;
 
@@ -53,25 +53,31 @@ impl Optimizer for Sgd {
         for (i, p) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p) else { continue };
             let n = p.numel();
-            let v = if mu != 0.0 {
-                Some(state_for(&mut self.velocity, i, n))
-            } else {
-                None
-            };
+            let vel = (mu != 0.0).then(|| Shared(state_for(&mut self.velocity, i, n).as_mut_ptr()));
             g.with_data(|g| {
-                p.update_(|w| match v {
-                    None => {
-                        for (w, &g) in w.iter_mut().zip(g) {
-                            *w -= lr * (g + wd * *w);
+                p.update_(|w| {
+                    let w = Shared(w.as_mut_ptr());
+                    par_ranges(n, |s, e| {
+                        // SAFETY: buffers hold n elements; ranges are disjoint.
+                        let w = unsafe { w.slice(s, e) };
+                        let g = &g[s..e];
+                        match vel {
+                            None => {
+                                for (w, &g) in w.iter_mut().zip(g) {
+                                    *w -= lr * (g + wd * *w);
+                                }
+                            }
+                            Some(v) => {
+                                // SAFETY: as above.
+                                let v = unsafe { v.slice(s, e) };
+                                for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+                                    let g = g + wd * *w;
+                                    *v = mu * *v + g;
+                                    *w -= lr * if nesterov { g + mu * *v } else { *v };
+                                }
+                            }
                         }
-                    }
-                    Some(v) => {
-                        for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                            let g = g + wd * *w;
-                            *v = mu * *v + g;
-                            *w -= lr * if nesterov { g + mu * *v } else { *v };
-                        }
-                    }
+                    });
                 })
             });
         }
