@@ -253,3 +253,51 @@ fn not_a_checkpoint() {
     let line = fails(&matnet(&["eval", "--checkpoint", fake.to_str().unwrap()]));
     assert!(line.contains("safetensors"), "{line}");
 }
+
+#[test]
+fn same_seed_same_numbers_on_any_thread_count() {
+    let Some(data) = std::env::var_os("MATNET_DATA")
+        .filter(|d| Path::new(d).join("train-images-idx3-ubyte.gz").exists())
+    else {
+        println!("skipped: MATNET_DATA not set or MNIST files missing");
+        return;
+    };
+    let run = |tag: &str, threads: &str| {
+        let out = std::env::temp_dir().join(format!("matnet-cli-det-{tag}-{}", std::process::id()));
+        let status = Command::new(env!("CARGO_BIN_EXE_matnet"))
+            .args([
+                "train", "--epochs", "1", "--limit", "2000", "--seed", "11", "--quiet",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .env("MATNET_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let ckpt = matnet::io::checkpoint::load(&out.join("model.safetensors")).unwrap();
+        let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+        // Column 7 is wall time; everything else must match exactly.
+        let metrics: Vec<String> = csv
+            .lines()
+            .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+            .collect();
+        (
+            ckpt.tensors
+                .into_iter()
+                .map(|(n, t)| (n, t.to_vec()))
+                .collect::<Vec<_>>(),
+            metrics,
+        )
+    };
+    let a = run("a", "2");
+    let b = run("b", "2");
+    let c = run("c", "1");
+    assert!(a == b, "two runs with the same seed differ");
+    assert!(a == c, "1 and 2 threads give different weights");
+}

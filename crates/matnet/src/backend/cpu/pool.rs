@@ -197,7 +197,9 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
 /// If a task panics, the remaining tasks still run, and the first panic is
 /// resumed on the calling thread once all have finished.
 pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
-    if threads <= 1 || n_tasks <= 1 || IN_POOL.with(|c| c.get()) || n_tasks > u32::MAX as usize {
+    // Task indices live in the low 32 bits of the counter; u32::MAX marks a
+    // closed generation.
+    if threads <= 1 || n_tasks <= 1 || IN_POOL.with(|c| c.get()) || n_tasks >= u32::MAX as usize {
         (0..n_tasks).for_each(f);
         return;
     }
@@ -256,6 +258,18 @@ pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) 
     if let Ok(mut w) = p.waiter.lock() {
         *w = Some(thread::current());
     }
+    // Close the previous generation before touching the job fields: a
+    // worker still inside `work` for it may have loaded the old counter
+    // value and be about to read `n_tasks`/`job`; once the counter has
+    // moved on, its claiming CAS fails whatever it read. (Without this, a
+    // late worker could pair the old counter with the new `n_tasks` and
+    // `job`, run a task of the new job early and decrement `remaining`
+    // once too often — a hang found by the concurrent-callers test.) The
+    // closing generation has no claimable index; the job opens under the
+    // next one, so workers that woke for the closing one wake again.
+    let closed = ((p.counter.load(Ordering::Relaxed) >> 32) + 1) & 0xffff_ffff;
+    p.counter
+        .store(closed << 32 | 0xffff_ffff, Ordering::SeqCst);
     p.waiter_parked.store(false, Ordering::SeqCst);
     p.remaining.store(n_tasks, Ordering::SeqCst);
     p.n_tasks.store(n_tasks, Ordering::Release);
@@ -264,7 +278,7 @@ pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) 
     let fref: TaskFn<'_> = f;
     p.job
         .store(&fref as *const TaskFn<'_> as *mut (), Ordering::Release);
-    let gen_ = ((p.counter.load(Ordering::Relaxed) >> 32) + 1) & 0xffff_ffff;
+    let gen_ = (closed + 1) & 0xffff_ffff;
     p.counter.store(gen_ << 32, Ordering::SeqCst);
     for s in &slots {
         if s.sleeping.load(Ordering::SeqCst) {
