@@ -121,19 +121,6 @@ fn time_it(mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-/// The loop-based product the documents compare against: C[i][j] = Σ_p A[i][p]·B[p][j].
-fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = 0.0f32;
-            for p in 0..k {
-                s += a[i * k + p] * b[p * n + j];
-            }
-            c[i * n + j] = s;
-        }
-    }
-}
-
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Matmul {
@@ -262,7 +249,24 @@ fn bench_matmul(threads: Vec<usize>, json: bool, no_naive: bool) -> anyhow::Resu
             let (ar, br) = (vec![1.0f32; c.m * c.k], vec![1.0f32; c.k * c.n]);
             let mut cr = vec![0.0f32; c.m * c.n];
             let t = Instant::now();
-            naive(c.m, c.k, c.n, &ar, &br, &mut cr);
+            // SAFETY: row-major buffers of exactly m·k, k·n and m·n values.
+            unsafe {
+                gemm::naive_sgemm(
+                    c.m,
+                    c.n,
+                    c.k,
+                    ar.as_ptr(),
+                    c.k as isize,
+                    1,
+                    br.as_ptr(),
+                    c.n as isize,
+                    1,
+                    cr.as_mut_ptr(),
+                    c.n as isize,
+                    1,
+                    false,
+                )
+            };
             std::hint::black_box(&cr);
             flops / t.elapsed().as_secs_f64() / 1e9
         });
