@@ -33,6 +33,23 @@ use std::time::{Duration, Instant};
 /// loop without burning a core when the program does something else.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// How long an idle *worker* keeps spinning for the next job before parking.
+/// Inside a training step the gap between two GEMMs (the elementwise ops in
+/// between) is often longer than 50 µs, and waking a parked worker costs
+/// ~20 µs on this VM: on a batch-256 MLP step that was several percent. So
+/// workers spin for 2 ms (OpenMP runtimes spin ~200 ms by default), then park
+/// and cost nothing. `MATNET_SPIN_US` overrides it (0 parks at once).
+fn worker_spin() -> Duration {
+    static SPIN_US: OnceLock<u64> = OnceLock::new();
+    let us = *SPIN_US.get_or_init(|| {
+        std::env::var("MATNET_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(2_000)
+    });
+    Duration::from_micros(us)
+}
+
 /// Upper bound on worker threads, whatever a caller asks for.
 const MAX_WORKERS: usize = 255;
 
@@ -164,6 +181,7 @@ impl Pool {
 fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
     IN_POOL.with(|c| c.set(true));
     let p = pool();
+    let spin = worker_spin();
     loop {
         // Wait for a new generation: spin, then park.
         let start = Instant::now();
@@ -174,7 +192,7 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
                 break g;
             }
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(64) && start.elapsed() > SPIN {
+            if spins.is_multiple_of(64) && start.elapsed() > spin {
                 slot.sleeping.store(true, Ordering::SeqCst);
                 let g = p.counter.load(Ordering::SeqCst) >> 32;
                 if g == seen {
