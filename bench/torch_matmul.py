@@ -99,7 +99,7 @@ def run_torch(thread_counts, stat):
     return results
 
 
-def run_matnet(path, thread_counts):
+def run_matnet(path, thread_counts, only=None):
     """Run the matnet bench binary per thread count; returns {(name, threads): gflops}.
 
     Any failure (missing binary, non-zero exit, unparsable output) is reported
@@ -113,6 +113,8 @@ def run_matnet(path, thread_counts):
         return found
     for threads in thread_counts:
         cmd = [exe, "bench", "matmul", "--json", "--threads", str(threads)]
+        if only:
+            cmd += ["--only", only, "--no-naive"]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -130,6 +132,41 @@ def run_matnet(path, thread_counts):
             print(f"matnet: could not parse the JSON output of {' '.join(cmd)}: {e}",
                   file=sys.stderr)
     return found
+
+
+def run_interleaved(path, thread_counts, stat, rounds):
+    """Per product: torch, then matnet, back to back, `rounds` times over.
+
+    On a shared VM whose speed drifts by 10-20% over minutes, timing all of
+    one side and then all of the other skews the ratios; alternating per
+    product and taking the median ratio over rounds does not.
+    """
+    import statistics
+    gen = torch.Generator().manual_seed(0)
+    cells = {}
+    for _ in range(rounds):
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            for name, m, k, n, ta, tb in shapes():
+                a, b = make_operands(m, k, n, ta, tb, gen)
+                t = 2.0 * m * n * k / time_mm(a, b, stat) / 1e9
+                g = run_matnet(path, [threads], only=name).get((name, threads))
+                c = cells.setdefault((name, threads), {"name": name, "m": m, "k": k, "n": n,
+                                                       "ta": ta, "tb": tb, "threads": threads,
+                                                       "torch": [], "matnet": []})
+                c["torch"].append(t)
+                if g:
+                    c["matnet"].append(g)
+    print(f"torch {torch.__version__}, float32, {stat} time per call; torch and matnet "
+          f"alternated per product, {rounds} rounds; ratio = median of per-round ratios")
+    print(f"{'name':<12} {'shape':<26} {'threads':>7} {'torch GFLOP/s':>14} "
+          f"{'matnet GFLOP/s':>15} {'matnet/torch':>13}  per-round ratios")
+    for c in cells.values():
+        ratios = [g / t for g, t in zip(c["matnet"], c["torch"])]
+        med = lambda v: statistics.median(v) if v else float("nan")
+        print(f"{c['name']:<12} {shape_str(c):<26} {c['threads']:>7} {med(c['torch']):>14.1f} "
+              f"{med(c['matnet']):>15.1f} {med(ratios):>13.2f}  "
+              + ", ".join(f"{r:.2f}" for r in ratios))
 
 
 def shape_str(r):
@@ -162,8 +199,14 @@ def main():
                     help="statistic over the timed samples (default median)")
     ap.add_argument("--matnet", metavar="PATH",
                     help="also run 'PATH bench matmul --json --threads T' and compare")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="with --matnet: alternate torch and matnet per product for this many "
+                         "rounds and report median ratios (the fair comparison on a noisy host)")
     args = ap.parse_args()
     thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
+    if args.matnet and args.rounds > 0:
+        run_interleaved(args.matnet, thread_counts, args.stat, args.rounds)
+        return
 
     results = run_torch(thread_counts, args.stat)
     matnet = run_matnet(args.matnet, thread_counts) if args.matnet else None

@@ -21,6 +21,9 @@ pub enum BenchCommand {
         /// Skip the naive loop reference.
         #[arg(long)]
         no_naive: bool,
+        /// Only the product with this name (e.g. square_512, mlp1_gw).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Training throughput (images/s) of an MLP 784-256-128-10 with SGD on
     /// MNIST-shaped synthetic data; bench/torch_mlp.py runs the same loop in PyTorch.
@@ -127,7 +130,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             threads,
             json,
             no_naive,
-        } => bench_matmul(threads, json, no_naive),
+            only,
+        } => bench_matmul(threads, json, no_naive, only.as_deref()),
         BenchCommand::Mlp {
             batch_sizes,
             epochs,
@@ -214,7 +218,12 @@ fn bench_mlp(
     Ok(())
 }
 
-fn bench_matmul(threads: Vec<usize>, json: bool, no_naive: bool) -> anyhow::Result<()> {
+fn bench_matmul(
+    threads: Vec<usize>,
+    json: bool,
+    no_naive: bool,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         threads.iter().all(|&t| t >= 1),
         "--threads values must be at least 1"
@@ -227,7 +236,16 @@ fn bench_matmul(threads: Vec<usize>, json: bool, no_naive: bool) -> anyhow::Resu
             "name", "m×k×n", "thr", "GFLOP/s", "naive", "ratio"
         );
     }
-    for c in cases() {
+    let selected: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| only.is_none_or(|o| c.name == o))
+        .collect();
+    anyhow::ensure!(
+        !selected.is_empty(),
+        "no product named {:?}",
+        only.unwrap_or("")
+    );
+    for c in selected {
         // Stored shapes: a transposed operand is kept as its transpose, row-major.
         let a = Tensor::randn([c.m * c.k], 0.0, 1.0, &mut rng).to_vec();
         let b = Tensor::randn([c.k * c.n], 0.0, 1.0, &mut rng).to_vec();
