@@ -2,7 +2,7 @@
 //! for mismatched models, malformed files, and atomic writes.
 
 mod common;
-use common::assert_close;
+use common::{assert_close, json_tensor};
 use matnet::io::{self, CONFIG_KEY, Checkpoint};
 use matnet::{Rng, Tensor};
 use safetensors::Dtype;
@@ -154,22 +154,6 @@ fn load_into_copies_every_tensor_and_returns_metadata() {
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn json_tensor(v: &Value) -> (Vec<usize>, Vec<f64>) {
-    let shape = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    (shape, data)
 }
 
 /// `y = relu(x·W1ᵀ + b1)·W2ᵀ + b2` with PyTorch's `[D_out, D_in]` weights.

@@ -3,28 +3,12 @@
 //! and committed, so these tests need no Python.
 
 mod common;
-use common::assert_close;
+use common::{assert_close, json_tensor, usize_list};
 use matnet::Tensor;
 use serde_json::Value;
 
-fn tensor_of(v: &Value) -> (Vec<usize>, Vec<f64>) {
-    let shape = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    (shape, data)
-}
-
 fn to_tensor(v: &Value) -> Tensor {
-    let (shape, data) = tensor_of(v);
+    let (shape, data) = json_tensor(v);
     Tensor::from_vec(data.into_iter().map(|x| x as f32).collect(), shape)
 }
 
@@ -50,33 +34,9 @@ fn run(op: &str, args: &Value, x: &[Tensor]) -> Tensor {
         "outer" => x[0].outer(&x[1]),
         "kron" => x[0].kron(&x[1]),
         "transpose" => x[0].transpose(i("dim0"), i("dim1")),
-        "permute" => {
-            let p: Vec<usize> = args["perm"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
-            x[0].permute(&p)
-        }
-        "reshape" => {
-            let s: Vec<usize> = args["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
-            x[0].reshape(s)
-        }
-        "broadcast_to" => {
-            let s: Vec<usize> = args["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
-            x[0].broadcast_to(s)
-        }
+        "permute" => x[0].permute(&usize_list(&args["perm"])),
+        "reshape" => x[0].reshape(usize_list(&args["shape"])),
+        "broadcast_to" => x[0].broadcast_to(usize_list(&args["shape"])),
         "narrow" => x[0].narrow(i("dim"), i("start") as usize, i("length") as usize),
         "cat" => Tensor::cat(x, i("dim")),
         "stack" => Tensor::stack(x, i("dim") as usize),
@@ -153,7 +113,7 @@ fn every_op_matches_pytorch() {
             })
             .collect();
         let out = run(op, &case["args"], &inputs);
-        let (want_shape, want) = tensor_of(&case["output"]);
+        let (want_shape, want) = json_tensor(&case["output"]);
         assert_eq!(out.dims(), &want_shape[..], "{name}: output shape");
         // Reductions over 1,000+ elements accumulate more rounding.
         let big = inputs.iter().map(|t| t.numel()).max().unwrap_or(0) >= 1000;
@@ -168,7 +128,7 @@ fn every_op_matches_pytorch() {
             if g.is_null() {
                 continue;
             }
-            let (gshape, gwant) = tensor_of(g);
+            let (gshape, gwant) = json_tensor(g);
             let got = grads
                 .get(&inputs[k])
                 .unwrap_or_else(|| panic!("{name}: input {k} got no gradient"));

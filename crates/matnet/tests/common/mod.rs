@@ -138,3 +138,25 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64)
         );
     }
 }
+
+/// Shape and values of a `{"shape": [...], "data": [...]}` object from a
+/// golden file written by a script under `golden/gen/`.
+pub fn json_tensor(v: &serde_json::Value) -> (Vec<usize>, Vec<f64>) {
+    let shape = usize_list(&v["shape"]);
+    let data = v["data"]
+        .as_array()
+        .expect("data array")
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    (shape, data)
+}
+
+/// A JSON array of non-negative integers.
+pub fn usize_list(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array()
+        .expect("integer array")
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect()
+}
