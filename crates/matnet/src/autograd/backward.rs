@@ -193,6 +193,9 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
         Op::Gather(x, dim, index) => {
             vec![Some(Tensor::zeros(x.shape()).scatter_add(*dim, index, g))]
         }
+        // The adjoint pair of convolution: each is the other's gradient.
+        Op::Im2col(_, geom) => vec![Some(g.col2im(*geom))],
+        Op::Col2im(_, geom) => vec![Some(g.im2col(*geom))],
         Op::IndexSelect(x, dim, index) => {
             vec![Some(Tensor::zeros(x.shape()).index_add(*dim, index, g))]
         }

@@ -1,3 +1,4 @@
+use crate::ops::conv::ConvGeom;
 use crate::tensor::Tensor;
 
 /// Elementwise binary operations (with broadcasting).
@@ -82,6 +83,10 @@ pub enum Op {
     Gather(Tensor, usize, Tensor),
     /// Slices of `src` chosen by a 1-D index along a dimension (src, dim, index).
     IndexSelect(Tensor, usize, Tensor),
+    /// Image patches unfolded into columns.
+    Im2col(Tensor, ConvGeom),
+    /// Columns folded back into images (overlaps summed).
+    Col2im(Tensor, ConvGeom),
 }
 
 impl Op {
@@ -105,7 +110,9 @@ impl Op {
             | Op::BroadcastTo(x)
             | Op::Copy(x)
             | Op::Gather(x, _, _)
-            | Op::IndexSelect(x, _, _) => vec![x],
+            | Op::IndexSelect(x, _, _)
+            | Op::Im2col(x, _)
+            | Op::Col2im(x, _) => vec![x],
             Op::Cat(xs, _) => xs.iter().collect(),
         }
     }
@@ -147,6 +154,8 @@ impl Op {
             Op::Copy(..) => "copy",
             Op::Gather(..) => "gather",
             Op::IndexSelect(..) => "index_select",
+            Op::Im2col(..) => "im2col",
+            Op::Col2im(..) => "col2im",
         }
     }
 }

@@ -225,7 +225,7 @@ pub(crate) fn matmul_grads(
     need_b: bool,
 ) -> (Option<Tensor>, Option<Tensor>) {
     let ga = need_a.then(|| {
-        if is_transposed_matrix(a) {
+        if is_transposed_matrix(a) && b.rank() == 2 {
             b.matmul(&g.t()).t() // (grad_A)ᵀ = B·grad_Cᵀ
         } else {
             g.matmul(&b.transpose(-2, -1)).sum_to(a.shape())

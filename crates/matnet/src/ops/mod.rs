@@ -1,6 +1,7 @@
 //! Tensor operations. Each file holds a family of forward ops; their gradient
 //! rules sit in `autograd/backward.rs` in one exhaustive match.
 
+pub mod conv;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;

@@ -1,6 +1,7 @@
 //! CPU kernels. They work on raw slices plus layouts; `ops/` wraps them into
 //! tensor operations with gradients.
 
+pub mod conv;
 pub mod gemm;
 pub mod pool;
 mod reduce;

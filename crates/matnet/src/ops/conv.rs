@@ -1,0 +1,332 @@
+//! Convolution as matrix products: `conv2d` is im2col followed by
+//! `W[O, C·kh·kw] · cols`, `conv_transpose2d` is `Wᵀ · x` followed by col2im.
+//! im2col and col2im are differentiable ops that are each other's adjoint,
+//! so both convolutions get their gradients from autograd (matmul rules plus
+//! those two), and `conv_transpose2d` is exactly the adjoint of `conv2d`.
+//!
+//! Strategy: im2col + the packed GEMM. A direct AVX2 kernel may win for
+//! small channel counts; that is to be decided by measurement (issue 4).
+
+use crate::autograd::Op;
+use crate::backend::cpu;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Geometry of a 2-D convolution over an `h×w` image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Zero padding at top and bottom.
+    pub ph: usize,
+    /// Zero padding at left and right.
+    pub pw: usize,
+    /// Vertical dilation.
+    pub dh: usize,
+    /// Horizontal dilation.
+    pub dw: usize,
+}
+
+impl ConvGeom {
+    /// Output height `⌊(h + 2·ph − dh·(kh−1) − 1) / sh⌋ + 1`.
+    pub fn out_h(&self) -> usize {
+        (self.h + 2 * self.ph - self.dh * (self.kh - 1) - 1) / self.sh + 1
+    }
+
+    /// Output width, likewise.
+    pub fn out_w(&self) -> usize {
+        (self.w + 2 * self.pw - self.dw * (self.kw - 1) - 1) / self.sw + 1
+    }
+
+    fn check(&self, op: &str) {
+        assert!(
+            self.kh > 0 && self.kw > 0 && self.sh > 0 && self.sw > 0 && self.dh > 0 && self.dw > 0,
+            "{op}: kernel size, stride and dilation must be positive ({self:?})"
+        );
+        assert!(
+            self.h + 2 * self.ph > self.dh * (self.kh - 1)
+                && self.w + 2 * self.pw > self.dw * (self.kw - 1),
+            "{op}: a {}×{} kernel (dilation {}×{}) does not fit a {}×{} input padded by {}×{}",
+            self.kh,
+            self.kw,
+            self.dh,
+            self.dw,
+            self.h,
+            self.w,
+            self.ph,
+            self.pw
+        );
+    }
+}
+
+/// Stride, padding, dilation and groups of a convolution (PyTorch's meaning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// (vertical, horizontal) stride.
+    pub stride: (usize, usize),
+    /// Zero padding on each side.
+    pub padding: (usize, usize),
+    /// Spacing between kernel taps.
+    pub dilation: (usize, usize),
+    /// Channel groups: input and output channels split into this many
+    /// independent convolutions.
+    pub groups: usize,
+    /// Extra rows/columns on one side of a transposed convolution's output.
+    pub output_padding: (usize, usize),
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Conv2dParams {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+            output_padding: (0, 0),
+        }
+    }
+}
+
+impl Tensor {
+    /// Unfolds image patches into columns: `[N, C, H, W] -> [N, C·kh·kw, OH·OW]`.
+    pub fn im2col(&self, g: ConvGeom) -> Tensor {
+        g.check("im2col");
+        let (n, c) = (self.dims()[0], self.dims()[1]);
+        assert!(
+            self.rank() == 4 && self.dims()[2] == g.h && self.dims()[3] == g.w,
+            "im2col: input shape {:?} does not match geometry {g:?}",
+            self.shape()
+        );
+        let data = self.with_data(|x| cpu::conv::im2col(x, n, c, &g));
+        let shape = Shape::new([n, c * g.kh * g.kw, g.out_h() * g.out_w()]);
+        Tensor::from_parts(data, shape, Some(Op::Im2col(self.clone(), g)))
+    }
+
+    /// Folds columns back into images, summing overlaps (the adjoint of
+    /// `im2col`): `[N, C·kh·kw, OH·OW] -> [N, C, H, W]`.
+    pub fn col2im(&self, g: ConvGeom) -> Tensor {
+        g.check("col2im");
+        let kk = g.kh * g.kw;
+        assert!(
+            self.rank() == 3 && self.dims()[1] % kk == 0 && self.dims()[2] == g.out_h() * g.out_w(),
+            "col2im: columns of shape {:?} do not match geometry {g:?}",
+            self.shape()
+        );
+        let (n, c) = (self.dims()[0], self.dims()[1] / kk);
+        let data = self.with_data(|x| cpu::conv::col2im(x, n, c, &g));
+        Tensor::from_parts(
+            data,
+            Shape::new([n, c, g.h, g.w]),
+            Some(Op::Col2im(self.clone(), g)),
+        )
+    }
+
+    /// 2-D convolution (cross-correlation, as in PyTorch):
+    /// `out[n, o] = Σ_c W[o, c] ⋆ x[n, c] + b[o]`, computed as
+    /// `W[O, C·kh·kw] · im2col(x)`.
+    ///
+    /// # Shapes
+    /// x `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` ->
+    /// `[N, O, OH, OW]` with `OH = ⌊(H + 2p − d(kh−1) − 1)/s⌋ + 1`.
+    pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) -> Tensor {
+        assert!(
+            self.rank() == 4 && weight.rank() == 4,
+            "conv2d: input {:?} and weight {:?} must both be 4-D",
+            self.shape(),
+            weight.shape()
+        );
+        let (n, c, h, w) = (
+            self.dims()[0],
+            self.dims()[1],
+            self.dims()[2],
+            self.dims()[3],
+        );
+        let (o, cg, kh, kw) = (
+            weight.dims()[0],
+            weight.dims()[1],
+            weight.dims()[2],
+            weight.dims()[3],
+        );
+        let groups = p.groups.max(1);
+        assert!(
+            cg * groups == c && o % groups == 0,
+            "conv2d: input {:?} and weight {:?} do not match with {groups} groups",
+            self.shape(),
+            weight.shape()
+        );
+        let g = ConvGeom {
+            h,
+            w,
+            kh,
+            kw,
+            sh: p.stride.0,
+            sw: p.stride.1,
+            ph: p.padding.0,
+            pw: p.padding.1,
+            dh: p.dilation.0,
+            dw: p.dilation.1,
+        };
+        let cols = self.im2col(g);
+        let kk = kh * kw;
+        let og = o / groups;
+        let out = if groups == 1 {
+            weight.reshape([o, c * kk]).matmul(&cols)
+        } else {
+            let parts: Vec<Tensor> = (0..groups)
+                .map(|i| {
+                    let wg = weight.narrow(0, i * og, og).reshape([og, cg * kk]);
+                    wg.matmul(&cols.narrow(1, i * cg * kk, cg * kk))
+                })
+                .collect();
+            Tensor::cat(&parts, 1)
+        };
+        let out = out.reshape([n, o, g.out_h(), g.out_w()]);
+        match bias {
+            Some(b) => out.add(&b.reshape([1, o, 1, 1])),
+            None => out,
+        }
+    }
+
+    /// Transposed convolution, the adjoint of `conv2d` with the same weight:
+    /// `col2im(Wᵀ · x)`. With stride 1 and no padding it is the full
+    /// convolution of the source documents (eq. 1).
+    ///
+    /// # Shapes
+    /// x `[N, C_in, H, W]`, weight `[C_in, C_out/groups, kh, kw]`, bias
+    /// `[C_out]` -> `[N, C_out, H_out, W_out]` with
+    /// `H_out = (H − 1)·s − 2p + d(kh − 1) + output_padding + 1`.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        p: Conv2dParams,
+    ) -> Tensor {
+        assert!(
+            self.rank() == 4 && weight.rank() == 4,
+            "conv_transpose2d: input {:?} and weight {:?} must both be 4-D",
+            self.shape(),
+            weight.shape()
+        );
+        let (n, cin, h, w) = (
+            self.dims()[0],
+            self.dims()[1],
+            self.dims()[2],
+            self.dims()[3],
+        );
+        let (wc, og, kh, kw) = (
+            weight.dims()[0],
+            weight.dims()[1],
+            weight.dims()[2],
+            weight.dims()[3],
+        );
+        let groups = p.groups.max(1);
+        assert!(
+            wc == cin && cin % groups == 0,
+            "conv_transpose2d: input {:?} and weight {:?} do not match with {groups} groups",
+            self.shape(),
+            weight.shape()
+        );
+        let (s, pad, d, op) = (p.stride, p.padding, p.dilation, p.output_padding);
+        assert!(
+            op.0 < s.0.max(d.0) && op.1 < s.1.max(d.1),
+            "conv_transpose2d: output_padding {op:?} must be smaller than stride or dilation"
+        );
+        let size = |i: usize, s: usize, p: usize, d: usize, k: usize, o: usize| {
+            ((i - 1) * s + d * (k - 1) + o + 1)
+                .checked_sub(2 * p)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "conv_transpose2d: padding {p} is too large for input {:?}",
+                        self.shape()
+                    )
+                })
+        };
+        let g = ConvGeom {
+            h: size(h, s.0, pad.0, d.0, kh, op.0),
+            w: size(w, s.1, pad.1, d.1, kw, op.1),
+            kh,
+            kw,
+            sh: s.0,
+            sw: s.1,
+            ph: pad.0,
+            pw: pad.1,
+            dh: d.0,
+            dw: d.1,
+        };
+        let cg = cin / groups;
+        let cout = og * groups;
+        let kk = kh * kw;
+        let x = self.reshape([n, cin, h * w]);
+        let cols = if groups == 1 {
+            weight.reshape([cin, cout * kk]).t().matmul(&x)
+        } else {
+            let parts: Vec<Tensor> = (0..groups)
+                .map(|i| {
+                    let wg = weight.narrow(0, i * cg, cg).reshape([cg, og * kk]);
+                    wg.t().matmul(&x.narrow(1, i * cg, cg))
+                })
+                .collect();
+            Tensor::cat(&parts, 1)
+        };
+        let out = cols.col2im(g);
+        match bias {
+            Some(b) => out.add(&b.reshape([1, cout, 1, 1])),
+            None => out,
+        }
+    }
+
+    /// The last two dimensions reversed (a kernel rotated by 180°).
+    pub fn rot180(&self) -> Tensor {
+        assert!(
+            self.rank() >= 2,
+            "rot180: shape {:?} has fewer than 2 dimensions",
+            self.shape()
+        );
+        let rev = |n: usize| Tensor::from_vec((0..n).rev().map(|i| i as f32).collect(), [n]);
+        let (h, w) = (self.dim(-2), self.dim(-1));
+        self.index_select(-1, &rev(w)).index_select(-2, &rev(h))
+    }
+
+    /// The documents' full convolution of two matrices (eq. 1):
+    /// `z(u, v) = Σ x(i, j)·k(u − i, v − j)`, `[m, m'] ⊛ [n, n'] -> [m+n−1, m'+n'−1]`.
+    pub fn full_conv2d(&self, k: &Tensor) -> Tensor {
+        assert!(
+            self.rank() == 2 && k.rank() == 2,
+            "full_conv2d: {:?} and {:?} must be matrices",
+            self.shape(),
+            k.shape()
+        );
+        let x = self.reshape([1, 1, self.dims()[0], self.dims()[1]]);
+        let w = k.reshape([1, 1, k.dims()[0], k.dims()[1]]);
+        let out = x.conv_transpose2d(&w, None, Conv2dParams::default());
+        let (a, b) = (out.dims()[2], out.dims()[3]);
+        out.reshape([a, b])
+    }
+
+    /// The documents' valid convolution (eq. 2-3): the kernel rotated by 180°
+    /// slid over the positions where it fits entirely,
+    /// `[m, m'] ⊛ [n, n'] -> [m−n+1, m'−n'+1]`.
+    pub fn valid_conv2d(&self, k: &Tensor) -> Tensor {
+        assert!(
+            self.rank() == 2 && k.rank() == 2,
+            "valid_conv2d: {:?} and {:?} must be matrices",
+            self.shape(),
+            k.shape()
+        );
+        let x = self.reshape([1, 1, self.dims()[0], self.dims()[1]]);
+        let w = k.rot180().reshape([1, 1, k.dims()[0], k.dims()[1]]);
+        let out = x.conv2d(&w, None, Conv2dParams::default());
+        let (a, b) = (out.dims()[2], out.dims()[3]);
+        out.reshape([a, b])
+    }
+}

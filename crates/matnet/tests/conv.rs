@@ -1,0 +1,204 @@
+//! Convolution: the documents' worked example and claims, the adjoint
+//! identity, and finite-difference gradient checks.
+
+mod common;
+use common::{gradcheck, randn};
+use matnet::Tensor;
+use matnet::ops::conv::Conv2dParams;
+
+fn figure1() -> Tensor {
+    // seed 000, Figure 1
+    #[rustfmt::skip]
+    let x = vec![
+        128., 36., 52., 221., 134.,
+        35., 27., 25., 200., 187.,
+        37., 27., 24., 28., 181.,
+        37., 25., 28., 193., 178.,
+        42., 56., 132., 192., 177.,
+    ];
+    Tensor::from_vec(x, [5, 5])
+}
+
+#[test]
+fn documents_worked_example() {
+    let x = figure1();
+    let k = Tensor::from_vec(vec![1., 0., 0., 1.], [2, 2]); // Figure 2
+    let valid = x.valid_conv2d(&k);
+    assert_eq!(valid.dims(), &[4, 4]);
+    let v = valid.to_vec2();
+    assert_eq!(v[0][0], 128. + 27.); // 155
+    // Every entry is x(u, v) + x(u+1, v+1) for this diagonal kernel.
+    let xs = x.to_vec2();
+    for u in 0..4 {
+        for w in 0..4 {
+            assert_eq!(v[u][w], xs[u][w] + xs[u + 1][w + 1]);
+        }
+    }
+    let full = x.full_conv2d(&k);
+    assert_eq!(full.dims(), &[6, 6]);
+    let f = full.to_vec2();
+    // z(u, v) = Σ x(i, j)·k(u−i, v−j) = x(u, v) + x(u−1, v−1) (zero outside).
+    let at = |i: isize, j: isize| {
+        if (0..5).contains(&i) && (0..5).contains(&j) {
+            xs[i as usize][j as usize]
+        } else {
+            0.0
+        }
+    };
+    for u in 0..6isize {
+        for w in 0..6isize {
+            assert_eq!(
+                f[u as usize][w as usize],
+                at(u, w) + at(u - 1, w - 1),
+                "({u}, {w})"
+            );
+        }
+    }
+}
+
+#[test]
+fn rot180_is_an_involution() {
+    let w = randn(&[2, 3, 4, 5], 1);
+    assert_eq!(w.rot180().rot180().to_vec(), w.to_vec());
+    let k = Tensor::from_vec(vec![1., 2., 3., 4.], [2, 2]);
+    assert_eq!(k.rot180().to_vec(), vec![4., 3., 2., 1.]);
+}
+
+#[test]
+fn transposed_conv_is_full_padded_conv_with_rotated_kernel() {
+    // Stride 1, no padding: conv_transpose2d(x, W) = conv2d(pad(x, k−1), rot180(W)ᵀ)
+    // where ᵀ swaps the in/out channel dims of W.
+    let x = randn(&[2, 3, 5, 6], 2);
+    let w = randn(&[3, 4, 3, 2], 3); // [C_in, C_out, kh, kw]
+    let t = x.conv_transpose2d(&w, None, Conv2dParams::default());
+    let padded = Conv2dParams {
+        padding: (2, 1),
+        ..Default::default()
+    };
+    let c = x.conv2d(&w.rot180().transpose(0, 1).contiguous(), None, padded);
+    assert_eq!(t.dims(), c.dims());
+    for (a, b) in t.to_vec().iter().zip(c.to_vec()) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn adjoint_identity_for_strides_and_paddings() {
+    // <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>
+    for (s, p, d, seed) in [
+        (1, 0, 1, 1u64),
+        (1, 1, 1, 2),
+        (2, 0, 1, 3),
+        (2, 1, 1, 4),
+        (2, 2, 1, 5),
+        (1, 1, 2, 6),
+        (3, 1, 1, 7),
+    ] {
+        let (h, w) = (9, 8);
+        let x = randn(&[2, 3, h, w], seed);
+        let wt = randn(&[4, 3, 3, 3], seed + 10);
+        let params = Conv2dParams {
+            stride: (s, s),
+            padding: (p, p),
+            dilation: (d, d),
+            ..Default::default()
+        };
+        let y_shape = x.conv2d(&wt, None, params).dims().to_vec();
+        let y = randn(&y_shape, seed + 20);
+        // output_padding restores sizes that the stride rounded away.
+        let op = |n: usize| (n + 2 * p - d * 2 - 1) % s;
+        let tparams = Conv2dParams {
+            output_padding: (op(h), op(w)),
+            ..params
+        };
+        let lhs = x.conv2d(&wt, None, params).mul(&y).sum_all().item();
+        let back = y.conv_transpose2d(&wt, None, tparams);
+        assert_eq!(back.dims(), x.dims(), "stride {s} padding {p} dilation {d}");
+        let rhs = x.mul(&back).sum_all().item();
+        assert!(
+            (lhs - rhs).abs() <= 1e-3 * (1.0 + lhs.abs()),
+            "s={s} p={p} d={d}: {lhs} vs {rhs}"
+        );
+    }
+}
+
+#[test]
+fn conv2d_gradients() {
+    let b = randn(&[4], 3);
+    for (params, name) in [
+        (Conv2dParams::default(), "plain"),
+        (
+            Conv2dParams {
+                stride: (2, 1),
+                padding: (1, 2),
+                ..Default::default()
+            },
+            "stride+padding",
+        ),
+        (
+            Conv2dParams {
+                dilation: (2, 2),
+                padding: (1, 1),
+                ..Default::default()
+            },
+            "dilation",
+        ),
+    ] {
+        gradcheck(
+            &format!("conv2d {name}"),
+            vec![randn(&[2, 2, 6, 5], 1), randn(&[4, 2, 3, 3], 2), b.clone()],
+            |x| x[0].conv2d(&x[1], Some(&x[2]), params),
+        );
+    }
+    let grouped = Conv2dParams {
+        groups: 2,
+        ..Default::default()
+    };
+    gradcheck(
+        "conv2d groups",
+        vec![randn(&[1, 4, 5, 5], 4), randn(&[6, 2, 2, 2], 5)],
+        |x| x[0].conv2d(&x[1], None, grouped),
+    );
+}
+
+#[test]
+fn conv_transpose2d_gradients() {
+    for (params, name) in [
+        (Conv2dParams::default(), "plain"),
+        (
+            Conv2dParams {
+                stride: (2, 2),
+                padding: (1, 0),
+                output_padding: (1, 1),
+                ..Default::default()
+            },
+            "stride+padding",
+        ),
+        (
+            Conv2dParams {
+                groups: 2,
+                dilation: (2, 1),
+                ..Default::default()
+            },
+            "groups+dilation",
+        ),
+    ] {
+        gradcheck(
+            &format!("conv_transpose2d {name}"),
+            vec![
+                randn(&[2, 4, 3, 4], 6),
+                randn(&[4, 3, 3, 2], 7),
+                randn(&[params.groups * 3], 8),
+            ],
+            |x| x[0].conv_transpose2d(&x[1], Some(&x[2]), params),
+        );
+    }
+}
+
+#[test]
+#[should_panic(
+    expected = "conv2d: input [1, 3, 5, 5] and weight [4, 2, 3, 3] do not match with 1 groups"
+)]
+fn channel_mismatch_panics() {
+    Tensor::zeros([1, 3, 5, 5]).conv2d(&Tensor::zeros([4, 2, 3, 3]), None, Conv2dParams::default());
+}
