@@ -118,7 +118,9 @@ impl Tensor {
         g.check("col2im");
         let kk = g.kh * g.kw;
         assert!(
-            self.rank() == 3 && self.dims()[1] % kk == 0 && self.dims()[2] == g.out_h() * g.out_w(),
+            self.rank() == 3
+                && self.dims()[1].is_multiple_of(kk)
+                && self.dims()[2] == g.out_h() * g.out_w(),
             "col2im: columns of shape {:?} do not match geometry {g:?}",
             self.shape()
         );
@@ -159,7 +161,7 @@ impl Tensor {
         );
         let groups = p.groups.max(1);
         assert!(
-            cg * groups == c && o % groups == 0,
+            cg * groups == c && o.is_multiple_of(groups),
             "conv2d: input {:?} and weight {:?} do not match with {groups} groups",
             self.shape(),
             weight.shape()
@@ -231,7 +233,7 @@ impl Tensor {
         );
         let groups = p.groups.max(1);
         assert!(
-            wc == cin && cin % groups == 0,
+            wc == cin && cin.is_multiple_of(groups),
             "conv_transpose2d: input {:?} and weight {:?} do not match with {groups} groups",
             self.shape(),
             weight.shape()
