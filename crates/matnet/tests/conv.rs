@@ -202,3 +202,49 @@ fn conv_transpose2d_gradients() {
 fn channel_mismatch_panics() {
     Tensor::zeros([1, 3, 5, 5]).conv2d(&Tensor::zeros([4, 2, 3, 3]), None, Conv2dParams::default());
 }
+
+#[test]
+fn pooling_values_and_indices() {
+    #[rustfmt::skip]
+    let x = Tensor::from_vec(vec![
+        1., 5., 2., 0.,
+        3., 4., 9., 1.,
+        7., 2., 6., 8.,
+        0., 1., 3., 2.,
+    ], [1, 1, 4, 4]);
+    let (m, idx) = x.max_pool2d_with_indices((2, 2), (2, 2));
+    assert_eq!(m.to_vec(), vec![5., 9., 7., 8.]);
+    assert_eq!(idx.to_vec(), vec![1., 6., 8., 11.]);
+    // Overlapping 3×3 windows, stride 1.
+    assert_eq!(x.max_pool2d((3, 3), (1, 1)).to_vec(), vec![9., 9., 9., 9.]);
+    assert_eq!(
+        x.avg_pool2d((2, 2), (2, 2), (0, 0)).to_vec(),
+        vec![13. / 4., 12. / 4., 10. / 4., 19. / 4.]
+    );
+    // Zero padding counts: the corner window sees 1 real value of 4.
+    assert_eq!(x.avg_pool2d((2, 2), (2, 2), (1, 1)).to_vec()[0], 1. / 4.);
+    assert_eq!(x.adaptive_avg_pool2d((1, 1)).to_vec(), vec![54. / 16.]);
+}
+
+#[test]
+fn pooling_gradients() {
+    // Distinct values so each window has one maximum (away from ties).
+    let x = Tensor::from_vec(
+        (0..2 * 3 * 5 * 5)
+            .map(|i| ((i * 37) % 150) as f32 * 0.1)
+            .collect(),
+        [2, 3, 5, 5],
+    );
+    gradcheck("max_pool2d", vec![x.clone()], |x| {
+        x[0].max_pool2d((2, 2), (2, 2))
+    });
+    gradcheck("max_pool2d overlapping", vec![x.clone()], |x| {
+        x[0].max_pool2d((3, 3), (1, 1))
+    });
+    gradcheck("avg_pool2d", vec![randn(&[2, 3, 5, 5], 9)], |x| {
+        x[0].avg_pool2d((3, 3), (2, 2), (1, 1))
+    });
+    gradcheck("adaptive_avg_pool2d", vec![randn(&[1, 2, 4, 6], 10)], |x| {
+        x[0].adaptive_avg_pool2d((2, 3))
+    });
+}

@@ -332,3 +332,111 @@ impl Tensor {
         out.reshape([a, b])
     }
 }
+
+/// Pooling as a reduction over the im2col window dimension: overlapping
+/// windows and their gradients come for free (col2im sums overlaps back).
+impl Tensor {
+    fn pool_columns(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        op: &str,
+    ) -> (Tensor, ConvGeom) {
+        assert_eq!(
+            self.rank(),
+            4,
+            "{op}: input {:?} is not [N, C, H, W]",
+            self.shape()
+        );
+        let (n, c, h, w) = (
+            self.dims()[0],
+            self.dims()[1],
+            self.dims()[2],
+            self.dims()[3],
+        );
+        assert!(
+            padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1,
+            "{op}: padding {padding:?} must be at most half the kernel {kernel:?}"
+        );
+        let g = ConvGeom {
+            h,
+            w,
+            kh: kernel.0,
+            kw: kernel.1,
+            sh: stride.0,
+            sw: stride.1,
+            ph: padding.0,
+            pw: padding.1,
+            dh: 1,
+            dw: 1,
+        };
+        // Every channel pools alone: fold channels into the batch.
+        (self.reshape([n * c, 1, h, w]).im2col(g), g)
+    }
+
+    /// Max over each `kh×kw` window (windows may overlap).
+    ///
+    /// # Shapes
+    /// `[N, C, H, W] -> [N, C, OH, OW]`, `OH = ⌊(H − kh)/s⌋ + 1`.
+    pub fn max_pool2d(&self, kernel: (usize, usize), stride: (usize, usize)) -> Tensor {
+        self.max_pool2d_with_indices(kernel, stride).0
+    }
+
+    /// `max_pool2d` and, for each output, the flat index `h·W + w` of the
+    /// chosen input element within its plane (as PyTorch returns them).
+    pub fn max_pool2d_with_indices(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    ) -> (Tensor, Tensor) {
+        let (cols, g) = self.pool_columns(kernel, stride, (0, 0), "max_pool2d");
+        let (n, c) = (self.dims()[0], self.dims()[1]);
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let values = cols.max(1, false).reshape([n, c, oh, ow]);
+        let window = cols.argmax(1, false).to_vec();
+        let idx: Vec<f32> = window
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                let (y, x) = ((i % (oh * ow)) / ow, i % ow);
+                let (ki, kj) = (r as usize / g.kw, r as usize % g.kw);
+                ((y * g.sh + ki) * g.w + x * g.sw + kj) as f32
+            })
+            .collect();
+        (values, Tensor::from_vec(idx, [n, c, oh, ow]))
+    }
+
+    /// Mean over each window; zero padding counts towards the mean (PyTorch's
+    /// default `count_include_pad=True`).
+    pub fn avg_pool2d(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Tensor {
+        let (cols, g) = self.pool_columns(kernel, stride, padding, "avg_pool2d");
+        let (n, c) = (self.dims()[0], self.dims()[1]);
+        cols.mean(&[1], false).reshape([n, c, g.out_h(), g.out_w()])
+    }
+
+    /// Average pooling to a fixed output size, for input sizes that divide
+    /// evenly (window = stride = input / output).
+    pub fn adaptive_avg_pool2d(&self, out: (usize, usize)) -> Tensor {
+        assert_eq!(
+            self.rank(),
+            4,
+            "adaptive_avg_pool2d: input {:?} is not [N, C, H, W]",
+            self.shape()
+        );
+        let (h, w) = (self.dims()[2], self.dims()[3]);
+        assert!(
+            out.0 > 0 && out.1 > 0 && h.is_multiple_of(out.0) && w.is_multiple_of(out.1),
+            "adaptive_avg_pool2d: input {h}×{w} does not divide into {}×{} (uneven windows are not supported yet)",
+            out.0,
+            out.1
+        );
+        let k = (h / out.0, w / out.1);
+        self.avg_pool2d(k, k, (0, 0))
+    }
+}
