@@ -248,3 +248,99 @@ fn pooling_gradients() {
         x[0].adaptive_avg_pool2d((2, 3))
     });
 }
+
+#[test]
+fn lenet_shaped_stack() {
+    use matnet::Rng;
+    use matnet::nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
+    let mut rng = Rng::new(0);
+    let pad2 = Conv2dParams {
+        padding: (2, 2),
+        ..Default::default()
+    };
+    let net = Sequential::new()
+        .append(Conv2d::new(1, 6, (5, 5), pad2, &mut rng))
+        .append(Relu)
+        .append(MaxPool2d {
+            kernel: (2, 2),
+            stride: (2, 2),
+        })
+        .append(Conv2d::new(
+            6,
+            16,
+            (5, 5),
+            Conv2dParams::default(),
+            &mut rng,
+        ))
+        .append(Relu)
+        .append(MaxPool2d {
+            kernel: (2, 2),
+            stride: (2, 2),
+        })
+        .append(Flatten)
+        .append(Linear::new(400, 120, &mut rng))
+        .append(Relu)
+        .append(Linear::new(120, 84, &mut rng))
+        .append(Relu)
+        .append(Linear::new(84, 10, &mut rng));
+    let y = net.forward(&randn(&[3, 1, 28, 28], 1));
+    assert_eq!(y.dims(), &[3, 10]);
+    // LeNet-5 as in the issue: 61,706 parameters, PyTorch names.
+    assert_eq!(net.num_parameters(), 61_706);
+    assert_eq!(net.named_parameters()[0].0, "0.weight");
+    assert_eq!(net.named_parameters()[0].1.dims(), &[6, 1, 5, 5]);
+}
+
+#[test]
+fn batch_norm_statistics_and_running_estimates() {
+    use matnet::nn::{BatchNorm2d, Module};
+    let mut bn = BatchNorm2d::new(3);
+    let x = randn(&[4, 3, 5, 5], 2).mul_scalar(3.0).add_scalar(2.0);
+    let y = bn.forward(&x);
+    // Each channel comes out with mean 0 and (biased) variance 1.
+    let m = y.mean(&[0, 2, 3], false).to_vec();
+    let v = y.var(&[0, 2, 3], false, 0).to_vec();
+    for c in 0..3 {
+        assert!(
+            m[c].abs() < 1e-5 && (v[c] - 1.0).abs() < 1e-3,
+            "channel {c}: mean {} var {}",
+            m[c],
+            v[c]
+        );
+    }
+    // Running estimates moved 10% towards the batch (unbiased variance).
+    let bm = x.mean(&[0, 2, 3], false).to_vec();
+    let bv = x.var(&[0, 2, 3], false, 1).to_vec();
+    for c in 0..3 {
+        assert!((bn.running_mean.to_vec()[c] - 0.1 * bm[c]).abs() < 1e-5);
+        assert!((bn.running_var.to_vec()[c] - (0.9 + 0.1 * bv[c])).abs() < 1e-4);
+    }
+    // Evaluation uses the running estimates.
+    bn.set_training(false);
+    let e = bn.forward(&x).to_vec();
+    let want =
+        (x.to_vec()[0] - bn.running_mean.to_vec()[0]) / (bn.running_var.to_vec()[0] + 1e-5).sqrt();
+    assert!((e[0] - want).abs() < 1e-5);
+    assert_eq!(bn.named_buffers()[0].0, "running_mean");
+}
+
+#[test]
+fn layer_gradients() {
+    use matnet::nn::{BatchNorm2d, Module};
+    let bn = BatchNorm2d::new(2);
+    let (w, b) = (bn.weight.clone(), bn.bias.clone());
+    gradcheck(
+        "batch_norm2d training",
+        vec![
+            randn(&[3, 2, 3, 3], 4),
+            w.mul_scalar(1.5),
+            b.add_scalar(0.2),
+        ],
+        |x| {
+            let mut layer = BatchNorm2d::new(2);
+            layer.weight = x[1].clone();
+            layer.bias = x[2].clone();
+            layer.forward(&x[0])
+        },
+    );
+}

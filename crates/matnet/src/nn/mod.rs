@@ -9,6 +9,7 @@
 //! `[D_out, D_in]`), so a matnet checkpoint is a PyTorch `state_dict`.
 
 mod activation;
+mod conv;
 mod dropout;
 pub mod init;
 mod linear;
@@ -16,6 +17,7 @@ pub mod loss;
 mod sequential;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use conv::{AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d};
 pub use dropout::Dropout;
 pub use init::Init;
 pub use linear::Linear;
@@ -30,6 +32,12 @@ pub trait Module {
 
     /// Trainable parameters with PyTorch-style names (`weight`, `0.bias`, ...).
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// State that is saved with the model but not trained (batch norm's
+    /// running statistics), PyTorch-style names.
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
         Vec::new()
     }
 
