@@ -61,6 +61,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let (hidden, default_batch) = match args.model {
         Arch::SeedMlp => (vec![10], 33_600),
         Arch::Mlp => (args.hidden.clone().unwrap_or(vec![512, 256]), 64),
+        Arch::Lenet | Arch::Cnn => (Vec::new(), 64),
     };
     let n = args.batch_size.unwrap_or(default_batch);
     anyhow::ensure!(n > 0, "--batch-size must be at least 1");

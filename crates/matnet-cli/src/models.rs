@@ -2,7 +2,8 @@
 //! checkpoint) plus a constructor built from library layers.
 
 use anyhow::{Context, bail};
-use matnet::nn::{Dropout, Init, Linear, Module, Relu, Sequential};
+use matnet::nn::{Conv2d, Dropout, Flatten, Init, Linear, MaxPool2d, Module, Relu, Sequential};
+use matnet::ops::conv::Conv2dParams;
 use matnet::{Rng, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ pub enum Arch {
     SeedMlp,
     /// A multi-layer perceptron with ReLU and dropout (hidden sizes configurable).
     Mlp,
+    /// LeNet-5: conv 1→6 5×5 pad 2, max-pool, conv 6→16 5×5, max-pool, 400-120-84-10.
+    Lenet,
+    /// conv 32 3×3, conv 64 3×3, max-pool, dropout, dense 128, dropout, dense 10.
+    Cnn,
 }
 
 impl Arch {
@@ -23,6 +28,8 @@ impl Arch {
         match self {
             Arch::SeedMlp => "seed-mlp",
             Arch::Mlp => "mlp",
+            Arch::Lenet => "lenet",
+            Arch::Cnn => "cnn",
         }
     }
 }
@@ -108,6 +115,68 @@ impl Model {
                 }
                 Box::new(seq.append(Linear::new(d, config.classes, &mut rng)))
             }
+            Arch::Lenet => {
+                let pad2 = Conv2dParams {
+                    padding: (2, 2),
+                    ..Default::default()
+                };
+                let pool = || MaxPool2d {
+                    kernel: (2, 2),
+                    stride: (2, 2),
+                };
+                let side = |s: usize| (s / 2 - 4) / 2; // after pool, 5×5 conv, pool
+                let flat = 16 * side(config.rows) * side(config.cols);
+                Box::new(
+                    Sequential::new()
+                        .append(ToImage {
+                            rows: config.rows,
+                            cols: config.cols,
+                        })
+                        .append(Conv2d::new(1, 6, (5, 5), pad2, &mut rng))
+                        .append(Relu)
+                        .append(pool())
+                        .append(Conv2d::new(
+                            6,
+                            16,
+                            (5, 5),
+                            Conv2dParams::default(),
+                            &mut rng,
+                        ))
+                        .append(Relu)
+                        .append(pool())
+                        .append(Flatten)
+                        .append(Linear::new(flat, 120, &mut rng))
+                        .append(Relu)
+                        .append(Linear::new(120, 84, &mut rng))
+                        .append(Relu)
+                        .append(Linear::new(84, config.classes, &mut rng)),
+                )
+            }
+            Arch::Cnn => {
+                let flat = 64 * ((config.rows - 4) / 2) * ((config.cols - 4) / 2);
+                let p = Conv2dParams::default();
+                Box::new(
+                    Sequential::new()
+                        .append(ToImage {
+                            rows: config.rows,
+                            cols: config.cols,
+                        })
+                        .append(Conv2d::new(1, 32, (3, 3), p, &mut rng))
+                        .append(Relu)
+                        .append(Conv2d::new(32, 64, (3, 3), p, &mut rng))
+                        .append(Relu)
+                        .append(MaxPool2d {
+                            kernel: (2, 2),
+                            stride: (2, 2),
+                        })
+                        .append(Dropout::new(0.25, seed.wrapping_add(2000)))
+                        .append(Flatten)
+                        .append(Linear::new(flat, 128, &mut rng))
+                        .append(Relu)
+                        .append(Dropout::new(0.5, seed.wrapping_add(2001)))
+                        .append(Linear::new(128, config.classes, &mut rng)),
+                )
+            }
         };
         Ok(Model { config, net })
     }
@@ -166,5 +235,21 @@ impl Module for SeedMlp {
             self.l1.weight.dims(),
             self.l2.weight.dims()
         )
+    }
+}
+
+/// `[N, rows·cols] -> [N, 1, rows, cols]`: flat MNIST rows as one-channel images.
+struct ToImage {
+    rows: usize,
+    cols: usize,
+}
+
+impl Module for ToImage {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.reshape([x.dims()[0], 1, self.rows, self.cols])
+    }
+
+    fn describe(&self) -> String {
+        format!("ToImage(1×{}×{})", self.rows, self.cols)
     }
 }

@@ -144,6 +144,19 @@ fn recipe(arch: Arch) -> Recipe {
             normalize: Normalize::Standard,
             log_every: 1,
         },
+        Arch::Lenet | Arch::Cnn => Recipe {
+            epochs: if arch == Arch::Lenet { 10 } else { 12 },
+            batch_size: 64,
+            lr: 1e-3,
+            optimizer: OptKind::Adam,
+            schedule: ScheduleKind::Cosine,
+            hidden: Vec::new(),
+            dropout: 0.0,
+            pool: None,
+            val: 5_000,
+            normalize: Normalize::Standard,
+            log_every: 1,
+        },
     }
 }
 
