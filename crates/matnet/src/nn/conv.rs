@@ -2,10 +2,27 @@
 
 use std::cell::Cell;
 
-use super::{Init, Module};
+use super::{Init, Module, weight_and_bias};
 use crate::ops::conv::Conv2dParams;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+
+/// A trainable `[C_out, ...]` weight and `[C_out]` bias, both drawn from
+/// PyTorch's default `U(±1/√fan_in)`.
+fn torch_default_weight_and_bias(
+    shape: [usize; 4],
+    fan_in: usize,
+    c_out: usize,
+    rng: &mut Rng,
+) -> (Tensor, Tensor) {
+    let w = Init::TorchDefault
+        .tensor(shape, fan_in, c_out, rng)
+        .requires_grad();
+    let b = Init::TorchDefault
+        .tensor([c_out], fan_in, c_out, rng)
+        .requires_grad();
+    (w, b)
+}
 
 /// 2-D convolution layer, weights in PyTorch's layout and default init.
 ///
@@ -32,20 +49,15 @@ impl Conv2d {
     ) -> Conv2d {
         let groups = params.groups.max(1);
         let fan_in = c_in / groups * kernel.0 * kernel.1;
+        let (weight, bias) = torch_default_weight_and_bias(
+            [c_out, c_in / groups, kernel.0, kernel.1],
+            fan_in,
+            c_out,
+            rng,
+        );
         Conv2d {
-            weight: Init::TorchDefault
-                .tensor(
-                    [c_out, c_in / groups, kernel.0, kernel.1],
-                    fan_in,
-                    c_out,
-                    rng,
-                )
-                .requires_grad(),
-            bias: Some(
-                Init::TorchDefault
-                    .tensor([c_out], fan_in, c_out, rng)
-                    .requires_grad(),
-            ),
+            weight,
+            bias: Some(bias),
             params,
         }
     }
@@ -57,9 +69,7 @@ impl Module for Conv2d {
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = vec![("weight".to_string(), self.weight.clone())];
-        p.extend(self.bias.iter().map(|b| ("bias".to_string(), b.clone())));
-        p
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
 
     fn describe(&self) -> String {
@@ -104,20 +114,15 @@ impl ConvTranspose2d {
         let groups = params.groups.max(1);
         // PyTorch computes fan_in from weight dim 1 for transposed convolutions.
         let fan_in = c_out / groups * kernel.0 * kernel.1;
+        let (weight, bias) = torch_default_weight_and_bias(
+            [c_in, c_out / groups, kernel.0, kernel.1],
+            fan_in,
+            c_out,
+            rng,
+        );
         ConvTranspose2d {
-            weight: Init::TorchDefault
-                .tensor(
-                    [c_in, c_out / groups, kernel.0, kernel.1],
-                    fan_in,
-                    c_out,
-                    rng,
-                )
-                .requires_grad(),
-            bias: Some(
-                Init::TorchDefault
-                    .tensor([c_out], fan_in, c_out, rng)
-                    .requires_grad(),
-            ),
+            weight,
+            bias: Some(bias),
             params,
         }
     }
@@ -129,9 +134,7 @@ impl Module for ConvTranspose2d {
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = vec![("weight".to_string(), self.weight.clone())];
-        p.extend(self.bias.iter().map(|b| ("bias".to_string(), b.clone())));
-        p
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
 
     fn describe(&self) -> String {

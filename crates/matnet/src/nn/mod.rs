@@ -61,3 +61,10 @@ pub trait Module {
         self.named_parameters().iter().map(|(_, t)| t.numel()).sum()
     }
 }
+
+/// `[("weight", w), ("bias", b)]` as Linear and convolution layers name them.
+pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(String, Tensor)> {
+    let mut p = vec![("weight".to_string(), weight.clone())];
+    p.extend(bias.map(|b| ("bias".to_string(), b.clone())));
+    p
+}

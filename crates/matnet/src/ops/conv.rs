@@ -38,6 +38,22 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// The geometry of a convolution over an `h×w` input with a `kh×kw` kernel.
+    pub fn new((h, w): (usize, usize), (kh, kw): (usize, usize), p: &Conv2dParams) -> ConvGeom {
+        ConvGeom {
+            h,
+            w,
+            kh,
+            kw,
+            sh: p.stride.0,
+            sw: p.stride.1,
+            ph: p.padding.0,
+            pw: p.padding.1,
+            dh: p.dilation.0,
+            dw: p.dilation.1,
+        }
+    }
+
     /// Output height `⌊(h + 2·ph − dh·(kh−1) − 1) / sh⌋ + 1`.
     pub fn out_h(&self) -> usize {
         (self.h + 2 * self.ph - self.dh * (self.kh - 1) - 1) / self.sh + 1
@@ -141,24 +157,7 @@ impl Tensor {
     /// x `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` ->
     /// `[N, O, OH, OW]` with `OH = ⌊(H + 2p − d(kh−1) − 1)/s⌋ + 1`.
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) -> Tensor {
-        assert!(
-            self.rank() == 4 && weight.rank() == 4,
-            "conv2d: input {:?} and weight {:?} must both be 4-D",
-            self.shape(),
-            weight.shape()
-        );
-        let (n, c, h, w) = (
-            self.dims()[0],
-            self.dims()[1],
-            self.dims()[2],
-            self.dims()[3],
-        );
-        let (o, cg, kh, kw) = (
-            weight.dims()[0],
-            weight.dims()[1],
-            weight.dims()[2],
-            weight.dims()[3],
-        );
+        let ([n, c, h, w], [o, cg, kh, kw]) = conv_dims(self, weight, "conv2d");
         let groups = p.groups.max(1);
         assert!(
             cg * groups == c && o.is_multiple_of(groups),
@@ -166,37 +165,12 @@ impl Tensor {
             self.shape(),
             weight.shape()
         );
-        let g = ConvGeom {
-            h,
-            w,
-            kh,
-            kw,
-            sh: p.stride.0,
-            sw: p.stride.1,
-            ph: p.padding.0,
-            pw: p.padding.1,
-            dh: p.dilation.0,
-            dw: p.dilation.1,
-        };
-        let cols = self.im2col(g);
-        let kk = kh * kw;
-        let og = o / groups;
-        let out = if groups == 1 {
-            weight.reshape([o, c * kk]).matmul(&cols)
-        } else {
-            let parts: Vec<Tensor> = (0..groups)
-                .map(|i| {
-                    let wg = weight.narrow(0, i * og, og).reshape([og, cg * kk]);
-                    wg.matmul(&cols.narrow(1, i * cg * kk, cg * kk))
-                })
-                .collect();
-            Tensor::cat(&parts, 1)
-        };
-        let out = out.reshape([n, o, g.out_h(), g.out_w()]);
-        match bias {
-            Some(b) => out.add(&b.reshape([1, o, 1, 1])),
-            None => out,
-        }
+        let g = ConvGeom::new((h, w), (kh, kw), &p);
+        let (og, kk) = (o / groups, kh * kw);
+        let out = per_group(groups, &self.im2col(g), cg * kk, |i| {
+            weight.narrow(0, i * og, og).reshape([og, cg * kk])
+        });
+        add_channel_bias(out.reshape([n, o, g.out_h(), g.out_w()]), bias)
     }
 
     /// Transposed convolution, the adjoint of `conv2d` with the same weight:
@@ -213,24 +187,7 @@ impl Tensor {
         bias: Option<&Tensor>,
         p: Conv2dParams,
     ) -> Tensor {
-        assert!(
-            self.rank() == 4 && weight.rank() == 4,
-            "conv_transpose2d: input {:?} and weight {:?} must both be 4-D",
-            self.shape(),
-            weight.shape()
-        );
-        let (n, cin, h, w) = (
-            self.dims()[0],
-            self.dims()[1],
-            self.dims()[2],
-            self.dims()[3],
-        );
-        let (wc, og, kh, kw) = (
-            weight.dims()[0],
-            weight.dims()[1],
-            weight.dims()[2],
-            weight.dims()[3],
-        );
+        let ([n, cin, h, w], [wc, og, kh, kw]) = conv_dims(self, weight, "conv_transpose2d");
         let groups = p.groups.max(1);
         assert!(
             wc == cin && cin.is_multiple_of(groups),
@@ -243,6 +200,7 @@ impl Tensor {
             op.0 < s.0.max(d.0) && op.1 < s.1.max(d.1),
             "conv_transpose2d: output_padding {op:?} must be smaller than stride or dilation"
         );
+        // The output size is the input size of the conv2d this is the adjoint of.
         let size = |i: usize, s: usize, p: usize, d: usize, k: usize, o: usize| {
             ((i - 1) * s + d * (k - 1) + o + 1)
                 .checked_sub(2 * p)
@@ -253,38 +211,17 @@ impl Tensor {
                     )
                 })
         };
-        let g = ConvGeom {
-            h: size(h, s.0, pad.0, d.0, kh, op.0),
-            w: size(w, s.1, pad.1, d.1, kw, op.1),
-            kh,
-            kw,
-            sh: s.0,
-            sw: s.1,
-            ph: pad.0,
-            pw: pad.1,
-            dh: d.0,
-            dw: d.1,
-        };
-        let cg = cin / groups;
-        let cout = og * groups;
-        let kk = kh * kw;
+        let out_size = (
+            size(h, s.0, pad.0, d.0, kh, op.0),
+            size(w, s.1, pad.1, d.1, kw, op.1),
+        );
+        let g = ConvGeom::new(out_size, (kh, kw), &p);
+        let (cg, kk) = (cin / groups, kh * kw);
         let x = self.reshape([n, cin, h * w]);
-        let cols = if groups == 1 {
-            weight.reshape([cin, cout * kk]).t().matmul(&x)
-        } else {
-            let parts: Vec<Tensor> = (0..groups)
-                .map(|i| {
-                    let wg = weight.narrow(0, i * cg, cg).reshape([cg, og * kk]);
-                    wg.t().matmul(&x.narrow(1, i * cg, cg))
-                })
-                .collect();
-            Tensor::cat(&parts, 1)
-        };
-        let out = cols.col2im(g);
-        match bias {
-            Some(b) => out.add(&b.reshape([1, cout, 1, 1])),
-            None => out,
-        }
+        let cols = per_group(groups, &x, cg, |i| {
+            weight.narrow(0, i * cg, cg).reshape([cg, og * kk]).t()
+        });
+        add_channel_bias(cols.col2im(g), bias)
     }
 
     /// The last two dimensions reversed (a kernel rotated by 180°).
@@ -333,6 +270,43 @@ impl Tensor {
     }
 }
 
+/// The dimensions of a 4-D input and a 4-D weight.
+fn conv_dims(x: &Tensor, weight: &Tensor, op: &str) -> ([usize; 4], [usize; 4]) {
+    assert!(
+        x.rank() == 4 && weight.rank() == 4,
+        "{op}: input {:?} and weight {:?} must both be 4-D",
+        x.shape(),
+        weight.shape()
+    );
+    let d4 = |t: &Tensor| [t.dims()[0], t.dims()[1], t.dims()[2], t.dims()[3]];
+    (d4(x), d4(weight))
+}
+
+/// The block-diagonal product of grouped convolution: group `i` multiplies
+/// `lhs(i)` by rows `i·step..(i+1)·step` (dim 1) of `rhs`; the results are
+/// stacked along dim 1. One group is a single product.
+fn per_group(groups: usize, rhs: &Tensor, step: usize, lhs: impl Fn(usize) -> Tensor) -> Tensor {
+    let parts: Vec<Tensor> = (0..groups)
+        .map(|i| lhs(i).matmul(&rhs.narrow(1, i * step, step)))
+        .collect();
+    if groups == 1 {
+        parts.into_iter().next().expect("one group")
+    } else {
+        Tensor::cat(&parts, 1)
+    }
+}
+
+/// `out + bias[c]` over the channels of an `[N, C, H, W]` tensor.
+fn add_channel_bias(out: Tensor, bias: Option<&Tensor>) -> Tensor {
+    match bias {
+        Some(b) => {
+            let c = out.dims()[1];
+            out.add(&b.reshape([1, c, 1, 1]))
+        }
+        None => out,
+    }
+}
+
 /// Pooling as a reduction over the im2col window dimension: overlapping
 /// windows and their gradients come for free (col2im sums overlaps back).
 impl Tensor {
@@ -359,18 +333,12 @@ impl Tensor {
             padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1,
             "{op}: padding {padding:?} must be at most half the kernel {kernel:?}"
         );
-        let g = ConvGeom {
-            h,
-            w,
-            kh: kernel.0,
-            kw: kernel.1,
-            sh: stride.0,
-            sw: stride.1,
-            ph: padding.0,
-            pw: padding.1,
-            dh: 1,
-            dw: 1,
+        let p = Conv2dParams {
+            stride,
+            padding,
+            ..Default::default()
         };
+        let g = ConvGeom::new((h, w), kernel, &p);
         // Every channel pools alone: fold channels into the batch.
         (self.reshape([n * c, 1, h, w]).im2col(g), g)
     }

@@ -98,6 +98,10 @@ impl Tensor {
     /// Elements `start..start + len` along `dim` (a view).
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Tensor {
         let d = self.shape().axis(dim, "narrow");
+        if start == 0 && len == self.dims()[d] {
+            // The whole dimension: no new node, and no pad-with-nothing in backward.
+            return self.clone();
+        }
         let layout = self.layout().narrow(d, start, len);
         self.view(layout, Op::Narrow(self.clone(), d, start))
     }
