@@ -45,6 +45,7 @@ pub enum BenchCommand {
 
 /// One product: C[m×n] = op(A)·op(B), `ta`/`tb` when the operand is a
 /// transposed view (passed to the kernel by strides).
+#[derive(Clone, Serialize)]
 struct Case {
     name: String,
     m: usize,
@@ -99,12 +100,8 @@ fn cases() -> Vec<Case> {
 
 #[derive(Serialize)]
 struct Row {
-    name: String,
-    m: usize,
-    k: usize,
-    n: usize,
-    ta: bool,
-    tb: bool,
+    #[serde(flatten)]
+    case: Case,
     threads: usize,
     gflops: f64,
     naive_gflops: Option<f64>,
@@ -323,12 +320,7 @@ fn bench_matmul(
                 );
             }
             rows.push(Row {
-                name: c.name.clone(),
-                m: c.m,
-                k: c.k,
-                n: c.n,
-                ta: c.ta,
-                tb: c.tb,
+                case: c.clone(),
                 threads: t,
                 gflops,
                 naive_gflops,
