@@ -41,6 +41,37 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Training throughput of a CLI model (lenet, cnn, ...).
+    Train(TrainBench),
+    /// Convolution GFLOP/s (forward, input gradient, weight gradient) for
+    /// the `cnn` and LeNet-5 layer shapes at batch 64.
+    Conv {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Training throughput (images/s) of a CLI model (`--model lenet`, `cnn`,
+/// ...) with Adam (lr 1e-3) on MNIST-shaped synthetic data;
+/// bench/torch_cnn.py runs the same models and loop in PyTorch.
+#[derive(clap::Args)]
+pub struct TrainBench {
+    /// Architecture, as `matnet train --model`.
+    #[arg(long, value_enum, default_value = "cnn")]
+    pub model: crate::models::Arch,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Timed epochs (after one warm-up epoch); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Images per epoch.
+    #[arg(long, default_value_t = 6400)]
+    pub images: usize,
+    /// Print JSON instead of a line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One product: C[m×n] = op(A)·op(B), `ta`/`tb` when the operand is a
@@ -135,6 +166,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             images,
             json,
         } => bench_mlp(&batch_sizes, epochs, images, json),
+        BenchCommand::Train(args) => bench_train(&args),
+        BenchCommand::Conv { json } => bench_conv(json),
     }
 }
 
@@ -155,9 +188,8 @@ fn bench_mlp(
     images: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    use matnet::nn::loss::cross_entropy;
     use matnet::nn::{Linear, Module, Relu, Sequential};
-    use matnet::optim::{Optimizer, Sgd};
+    use matnet::optim::Sgd;
     anyhow::ensure!(
         epochs >= 1 && images >= 1,
         "--epochs and --images must be at least 1"
@@ -167,11 +199,7 @@ fn bench_mlp(
         "--batch-sizes values must be at least 1"
     );
     let mut rng = Rng::new(0);
-    let x = Tensor::rand_uniform([images, 784], 0.0, 1.0, &mut rng);
-    let y = Tensor::from_vec(
-        (0..images).map(|_| rng.below(10) as f32).collect(),
-        [images],
-    );
+    let (x, y) = synthetic_mnist(images, &mut rng);
     let threads = matnet::backend::cpu::pool::num_threads();
     let mut rows = Vec::new();
     for &b in batch_sizes {
@@ -182,23 +210,7 @@ fn bench_mlp(
             .append(Relu)
             .append(Linear::new(128, 10, &mut rng));
         let mut opt = Sgd::new(net.parameters(), 0.01);
-        let mut epoch = || {
-            let t = Instant::now();
-            let mut start = 0;
-            while start < images {
-                let n = b.min(images - start);
-                let logits = net.forward(&x.narrow(0, start, n));
-                let loss = cross_entropy(&logits, &y.narrow(0, start, n));
-                opt.step(&loss.backward());
-                start += n;
-            }
-            images as f64 / t.elapsed().as_secs_f64()
-        };
-        epoch(); // warm-up
-        let raw: Vec<f64> = (0..epochs).map(|_| epoch()).collect();
-        let mut sorted = raw.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted[sorted.len() / 2];
+        let (median, raw) = throughput(&|x| net.forward(x), &mut opt, &x, &y, b, epochs);
         if !json {
             println!("batch {b:>4}, {threads} threads: {median:>8.0} images/s (epochs: {raw:.0?})");
         }
@@ -208,6 +220,159 @@ fn bench_mlp(
             images_per_sec: median,
             epochs: raw,
         });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}
+
+/// `images` uniform [0, 1) MNIST-shaped rows `[images, 784]` and random labels.
+fn synthetic_mnist(images: usize, rng: &mut Rng) -> (Tensor, Tensor) {
+    let x = Tensor::rand_uniform([images, 784], 0.0, 1.0, rng);
+    let y = Tensor::from_vec(
+        (0..images).map(|_| rng.below(10) as f32).collect(),
+        [images],
+    );
+    (x, y)
+}
+
+/// One warm-up epoch, then `epochs` timed ones over contiguous batches of
+/// `x` (views, no copies): forward, cross-entropy, backward, optimizer step.
+/// Returns the median images/s and every epoch's figure.
+fn throughput(
+    forward: &dyn Fn(&Tensor) -> Tensor,
+    opt: &mut dyn matnet::Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    batch: usize,
+    epochs: usize,
+) -> (f64, Vec<f64>) {
+    let images = x.dims()[0];
+    let mut epoch = || {
+        let t = Instant::now();
+        let mut start = 0;
+        while start < images {
+            let n = batch.min(images - start);
+            let logits = forward(&x.narrow(0, start, n));
+            let loss = matnet::nn::loss::cross_entropy(&logits, &y.narrow(0, start, n));
+            opt.step(&loss.backward());
+            start += n;
+        }
+        images as f64 / t.elapsed().as_secs_f64()
+    };
+    epoch(); // warm-up
+    let raw: Vec<f64> = (0..epochs).map(|_| epoch()).collect();
+    let mut sorted = raw.clone();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[sorted.len() / 2], raw)
+}
+
+/// The same loop as bench/torch_cnn.py for one CLI model, Adam lr 1e-3,
+/// training mode (dropout active).
+fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
+    use crate::models::{Model, ModelConfig};
+    use matnet::optim::Adam;
+    anyhow::ensure!(
+        a.epochs >= 1 && a.images >= 1 && a.batch_size >= 1,
+        "--epochs, --images and --batch-size must be at least 1"
+    );
+    let mut rng = Rng::new(0);
+    let (x, y) = synthetic_mnist(a.images, &mut rng);
+    let config = ModelConfig::for_mnist(a.model);
+    let model = Model::new(config, 0)?;
+    let mut opt = Adam::new(model.net.parameters(), 1e-3);
+    let (median, raw) = throughput(
+        &|x| model.logits(x),
+        &mut opt,
+        &x,
+        &y,
+        a.batch_size,
+        a.epochs,
+    );
+    let threads = matnet::backend::cpu::pool::num_threads();
+    if a.json {
+        let row = serde_json::json!({
+            "model": a.model.name(),
+            "batch": a.batch_size,
+            "threads": threads,
+            "images_per_sec": median,
+            "epochs": raw,
+        });
+        println!("{}", serde_json::to_string_pretty(&row)?);
+    } else {
+        println!(
+            "{} batch {}, {threads} threads: {median:.0} images/s (epochs: {raw:.0?})",
+            a.model.name(),
+            a.batch_size
+        );
+    }
+    Ok(())
+}
+
+/// Per-layer convolution kernels: `2·N·O·(C/g)·kh·kw·OH·OW` flops per pass
+/// for the forward pass, the input gradient and the weight gradient.
+fn bench_conv(json: bool) -> anyhow::Result<()> {
+    use matnet::backend::cpu::conv;
+    use matnet::ops::conv::{Conv2dParams, ConvGeom, ConvShape};
+    let mut rng = Rng::new(0);
+    // (name, [N, C, H, W], [O, kh], padding)
+    let layers = [
+        ("cnn.conv1", [64, 1, 28, 28], [32, 3], 0),
+        ("cnn.conv2", [64, 32, 26, 26], [64, 3], 0),
+        ("lenet.conv1", [64, 1, 28, 28], [6, 5], 2),
+        ("lenet.conv2", [64, 6, 14, 14], [16, 5], 0),
+    ];
+    if !json {
+        println!(
+            "{:<12} {:>16} {:>8} {:>9} {:>9} {:>9}   (GFLOP/s, {} threads)",
+            "layer",
+            "input",
+            "kernel",
+            "fwd",
+            "grad_x",
+            "grad_w",
+            matnet::backend::cpu::pool::num_threads()
+        );
+    }
+    let mut rows = Vec::new();
+    for (name, [n, c, h, w], [o, k], pad) in layers {
+        let p = Conv2dParams {
+            padding: (pad, pad),
+            ..Default::default()
+        };
+        let s = ConvShape {
+            n,
+            c,
+            o,
+            groups: 1,
+            geom: ConvGeom::new((h, w), (k, k), &p),
+        };
+        let x = Tensor::randn([n * c * h * w], 0.0, 1.0, &mut rng).to_vec();
+        let wt = Tensor::randn([o * c * k * k], 0.0, 0.1, &mut rng).to_vec();
+        let gy = Tensor::randn([n * o * s.col_len()], 0.0, 1.0, &mut rng).to_vec();
+        let flops = 2.0 * (n * o * s.col_rows() * s.col_len()) as f64;
+        let g = |secs: f64| flops / secs / 1e9;
+        let fwd = g(time_it(|| {
+            std::hint::black_box(conv::conv2d_forward(&x, &wt, &s));
+        }));
+        let gx = g(time_it(|| {
+            std::hint::black_box(conv::conv2d_backward_data(&gy, &wt, &s));
+        }));
+        let gw = g(time_it(|| {
+            std::hint::black_box(conv::conv2d_backward_weight(&x, &gy, &s));
+        }));
+        if !json {
+            println!(
+                "{name:<12} {:>16} {:>8} {fwd:>9.1} {gx:>9.1} {gw:>9.1}",
+                format!("{:?}", [n, c, h, w]),
+                format!("{o}×{k}×{k}")
+            );
+        }
+        rows.push(serde_json::json!({
+            "layer": name, "input": [n, c, h, w], "out_channels": o, "kernel": k,
+            "fwd_gflops": fwd, "grad_x_gflops": gx, "grad_w_gflops": gw,
+        }));
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -58,23 +58,17 @@ fn transposed(s: &Shape) -> Shape {
 }
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
-    let (hidden, default_batch) = match args.model {
-        Arch::SeedMlp => (vec![10], 33_600),
-        Arch::Mlp => (args.hidden.clone().unwrap_or(vec![512, 256]), 64),
-        Arch::Lenet | Arch::Cnn => (Vec::new(), 64),
+    let default_batch = if args.model == Arch::SeedMlp {
+        33_600
+    } else {
+        64
     };
     let n = args.batch_size.unwrap_or(default_batch);
     anyhow::ensure!(n > 0, "--batch-size must be at least 1");
-    let config = ModelConfig {
-        arch: args.model,
-        rows: 28,
-        cols: 28,
-        classes: 10,
-        hidden,
-        dropout: 0.0,
-        dataset: "mnist".into(),
-        normalize: "unit".into(),
-    };
+    let mut config = ModelConfig::for_mnist(args.model);
+    if let (Arch::Mlp, Some(h)) = (args.model, &args.hidden) {
+        config.hidden = h.clone();
+    }
     let model = Model::new(config, 0)?;
     // Shapes are what matter here, so random pixels stand in for MNIST.
     let mut rng = Rng::new(1);

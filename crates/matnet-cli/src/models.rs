@@ -56,6 +56,26 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// The architecture on 28×28 MNIST digits with its default hidden sizes
+    /// and no dropout (for benchmarks and `explain`; `train` fills in its
+    /// recipe instead).
+    pub fn for_mnist(arch: Arch) -> ModelConfig {
+        ModelConfig {
+            arch,
+            rows: 28,
+            cols: 28,
+            classes: 10,
+            hidden: match arch {
+                Arch::SeedMlp => vec![10],
+                Arch::Mlp => vec![512, 256],
+                Arch::Lenet | Arch::Cnn => Vec::new(),
+            },
+            dropout: 0.0,
+            dataset: "mnist".into(),
+            normalize: "unit".into(),
+        }
+    }
+
     /// The configuration as the JSON stored in checkpoints.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("config serialises")

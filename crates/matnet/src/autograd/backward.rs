@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use super::{BinaryOp, Gradients, Op, UnaryOp, no_grad};
+use crate::ops::conv::conv2d_weight_grad;
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -196,6 +197,24 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
         // The adjoint pair of convolution: each is the other's gradient.
         Op::Im2col(_, geom) => vec![Some(g.col2im(*geom))],
         Op::Col2im(_, geom) => vec![Some(g.im2col(*geom))],
+        // conv2d and conv_transpose2d are each other's input gradient; the
+        // weight gradient correlates the input with the output gradient.
+        Op::Conv2d(x, w, s) => vec![
+            x.tracks_grad().then(|| g.conv_transpose2d_op(w, *s)),
+            w.tracks_grad().then(|| conv2d_weight_grad(x, g, s)),
+        ],
+        Op::ConvTranspose2d(x, w, s) => vec![
+            x.tracks_grad().then(|| g.conv2d_op(w, *s)),
+            w.tracks_grad().then(|| conv2d_weight_grad(g, x, s)),
+        ],
+        Op::MaxPool2d(_, idx, size) => vec![Some(g.max_unpool2d_op(idx, *size))],
+        Op::MaxUnpool2d(x, idx) => {
+            // Reading back the placed positions: a gather over each plane.
+            let (planes, l) = (x.dims()[0] * x.dims()[1], x.dims()[2] * x.dims()[3]);
+            let hw = g.dims()[2] * g.dims()[3];
+            let picked = g.reshape([planes, hw]).gather(1, &idx.reshape([planes, l]));
+            vec![Some(picked.reshape(x.shape()))]
+        }
         Op::IndexSelect(x, dim, index) => {
             vec![Some(Tensor::zeros(x.shape()).index_add(*dim, index, g))]
         }

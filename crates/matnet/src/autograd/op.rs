@@ -1,4 +1,4 @@
-use crate::ops::conv::ConvGeom;
+use crate::ops::conv::{ConvGeom, ConvShape};
 use crate::tensor::Tensor;
 
 /// Elementwise binary operations (with broadcasting).
@@ -87,13 +87,25 @@ pub enum Op {
     Im2col(Tensor, ConvGeom),
     /// Columns folded back into images (overlaps summed).
     Col2im(Tensor, ConvGeom),
+    /// 2-D convolution without bias (input, weight).
+    Conv2d(Tensor, Tensor, ConvShape),
+    /// Transposed convolution without bias (input, weight): the adjoint of
+    /// `Conv2d` with that shape.
+    ConvTranspose2d(Tensor, Tensor, ConvShape),
+    /// Max pooling (input, chosen flat indices, input plane size).
+    MaxPool2d(Tensor, Tensor, (usize, usize)),
+    /// Values placed at given plane indices (values, indices).
+    MaxUnpool2d(Tensor, Tensor),
 }
 
 impl Op {
     /// The tensors this op read.
     pub fn inputs(&self) -> Vec<&Tensor> {
         match self {
-            Op::Binary(a, b, _) | Op::Matmul(a, b) => vec![a, b],
+            Op::Binary(a, b, _)
+            | Op::Matmul(a, b)
+            | Op::Conv2d(a, b, _)
+            | Op::ConvTranspose2d(a, b, _) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Unary(x, _)
             | Op::Affine(x, _, _)
@@ -112,7 +124,9 @@ impl Op {
             | Op::Gather(x, _, _)
             | Op::IndexSelect(x, _, _)
             | Op::Im2col(x, _)
-            | Op::Col2im(x, _) => vec![x],
+            | Op::Col2im(x, _)
+            | Op::MaxPool2d(x, _, _)
+            | Op::MaxUnpool2d(x, _) => vec![x],
             Op::Cat(xs, _) => xs.iter().collect(),
         }
     }
@@ -156,6 +170,10 @@ impl Op {
             Op::IndexSelect(..) => "index_select",
             Op::Im2col(..) => "im2col",
             Op::Col2im(..) => "col2im",
+            Op::Conv2d(..) => "conv2d",
+            Op::ConvTranspose2d(..) => "conv_transpose2d",
+            Op::MaxPool2d(..) => "max_pool2d",
+            Op::MaxUnpool2d(..) => "max_unpool2d",
         }
     }
 }

@@ -4,8 +4,11 @@
 //! so both convolutions get their gradients from autograd (matmul rules plus
 //! those two), and `conv_transpose2d` is exactly the adjoint of `conv2d`.
 //!
-//! Strategy: im2col + the packed GEMM. A direct AVX2 kernel may win for
-//! small channel counts; that is to be decided by measurement (issue 4).
+//! Each convolution is one op (`Op::Conv2d`, `Op::ConvTranspose2d`) whose
+//! kernel unfolds and multiplies one image at a time (see
+//! `backend/cpu/conv.rs` for why); its backward rule is the other
+//! convolution plus the weight gradient `Σ_i gy[i]·cols(x[i])ᵀ`, so
+//! `conv_transpose2d` is still exactly the adjoint of `conv2d`.
 
 use crate::autograd::Op;
 use crate::backend::cpu;
@@ -113,6 +116,45 @@ impl Default for Conv2dParams {
     }
 }
 
+/// The sizes of one convolution `[N, C, H, W] ⋆ [O, C/groups, kh, kw]`,
+/// as recorded by the conv ops for their backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Images.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Output channels.
+    pub o: usize,
+    /// Channel groups.
+    pub groups: usize,
+    /// Geometry of one image's convolution.
+    pub geom: ConvGeom,
+}
+
+impl ConvShape {
+    /// Rows of one group's column matrix: `C/groups · kh · kw`.
+    pub fn col_rows(&self) -> usize {
+        self.c / self.groups * self.geom.kh * self.geom.kw
+    }
+
+    /// Columns of it: `OH · OW`.
+    pub fn col_len(&self) -> usize {
+        self.geom.out_h() * self.geom.out_w()
+    }
+
+    /// A 1×1 kernel at stride 1 without padding: the columns are the image.
+    pub fn pointwise(&self) -> bool {
+        let g = &self.geom;
+        (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (1, 1, 1, 1, 0, 0)
+    }
+
+    /// The weight shape `[O, C/groups, kh, kw]`.
+    fn weight_shape(&self) -> Shape {
+        Shape::new([self.o, self.c / self.groups, self.geom.kh, self.geom.kw])
+    }
+}
+
 impl Tensor {
     /// Unfolds image patches into columns: `[N, C, H, W] -> [N, C·kh·kw, OH·OW]`.
     pub fn im2col(&self, g: ConvGeom) -> Tensor {
@@ -165,12 +207,16 @@ impl Tensor {
             self.shape(),
             weight.shape()
         );
-        let g = ConvGeom::new((h, w), (kh, kw), &p);
-        let (og, kk) = (o / groups, kh * kw);
-        let out = per_group(groups, &self.im2col(g), cg * kk, |i| {
-            weight.narrow(0, i * og, og).reshape([og, cg * kk])
-        });
-        add_channel_bias(out.reshape([n, o, g.out_h(), g.out_w()]), bias)
+        let geom = ConvGeom::new((h, w), (kh, kw), &p);
+        geom.check("conv2d");
+        let s = ConvShape {
+            n,
+            c,
+            o,
+            groups,
+            geom,
+        };
+        add_channel_bias(self.conv2d_op(weight, s), bias)
     }
 
     /// Transposed convolution, the adjoint of `conv2d` with the same weight:
@@ -211,17 +257,52 @@ impl Tensor {
                     )
                 })
         };
+        // Output padding at least the stride (allowed when it is below the
+        // dilation) would give the adjoint conv2d more than H×W windows; no
+        // tap reaches those last rows/columns, so they are appended as zeros.
+        let extra = |o: usize, s: usize| if o < s { 0 } else { o };
+        let e = (extra(op.0, s.0), extra(op.1, s.1));
         let out_size = (
-            size(h, s.0, pad.0, d.0, kh, op.0),
-            size(w, s.1, pad.1, d.1, kw, op.1),
+            size(h, s.0, pad.0, d.0, kh, op.0 - e.0),
+            size(w, s.1, pad.1, d.1, kw, op.1 - e.1),
         );
-        let g = ConvGeom::new(out_size, (kh, kw), &p);
-        let (cg, kk) = (cin / groups, kh * kw);
-        let x = self.reshape([n, cin, h * w]);
-        let cols = per_group(groups, &x, cg, |i| {
-            weight.narrow(0, i * cg, cg).reshape([cg, og * kk]).t()
-        });
-        add_channel_bias(cols.col2im(g), bias)
+        let geom = ConvGeom::new(out_size, (kh, kw), &p);
+        geom.check("conv_transpose2d");
+        // The conv2d this is the adjoint of maps C_out channels to C_in.
+        let s = ConvShape {
+            n,
+            c: og * groups,
+            o: cin,
+            groups,
+            geom,
+        };
+        let mut out = self.conv_transpose2d_op(weight, s);
+        if e.0 > 0 {
+            out = out.pad_dim(2, 0, out_size.0 + e.0);
+        }
+        if e.1 > 0 {
+            out = out.pad_dim(3, 0, out_size.1 + e.1);
+        }
+        add_channel_bias(out, bias)
+    }
+
+    /// `conv2d` without bias, for a checked shape: `[N, C, H, W] -> [N, O, OH, OW]`.
+    pub(crate) fn conv2d_op(&self, weight: &Tensor, s: ConvShape) -> Tensor {
+        let y = self.with_data(|x| weight.with_data(|w| cpu::conv::conv2d_forward(x, w, &s)));
+        let shape = Shape::new([s.n, s.o, s.geom.out_h(), s.geom.out_w()]);
+        Tensor::from_parts(y, shape, Some(Op::Conv2d(self.clone(), weight.clone(), s)))
+    }
+
+    /// The adjoint of [`Tensor::conv2d_op`] in its input:
+    /// `[N, O, OH, OW] -> [N, C, H, W]`.
+    pub(crate) fn conv_transpose2d_op(&self, weight: &Tensor, s: ConvShape) -> Tensor {
+        let y = self.with_data(|x| weight.with_data(|w| cpu::conv::conv2d_backward_data(x, w, &s)));
+        let shape = Shape::new([s.n, s.c, s.geom.h, s.geom.w]);
+        Tensor::from_parts(
+            y,
+            shape,
+            Some(Op::ConvTranspose2d(self.clone(), weight.clone(), s)),
+        )
     }
 
     /// The last two dimensions reversed (a kernel rotated by 180°).
@@ -282,18 +363,24 @@ fn conv_dims(x: &Tensor, weight: &Tensor, op: &str) -> ([usize; 4], [usize; 4]) 
     (d4(x), d4(weight))
 }
 
-/// The block-diagonal product of grouped convolution: group `i` multiplies
-/// `lhs(i)` by rows `i·step..(i+1)·step` (dim 1) of `rhs`; the results are
-/// stacked along dim 1. One group is a single product.
-fn per_group(groups: usize, rhs: &Tensor, step: usize, lhs: impl Fn(usize) -> Tensor) -> Tensor {
-    let parts: Vec<Tensor> = (0..groups)
-        .map(|i| lhs(i).matmul(&rhs.narrow(1, i * step, step)))
-        .collect();
-    if groups == 1 {
-        parts.into_iter().next().expect("one group")
-    } else {
-        Tensor::cat(&parts, 1)
-    }
+/// The weight gradient of `conv2d_op(x, W)` given the output gradient `gy`:
+/// `grad_W = Σ_i gy[i] · cols(x[i])ᵀ`, `[O, C/groups, kh, kw]`. Used by the
+/// backward rules of both convolutions (for a transposed convolution the
+/// roles of `x` and `gy` swap); it records no op of its own.
+pub(crate) fn conv2d_weight_grad(x: &Tensor, gy: &Tensor, s: &ConvShape) -> Tensor {
+    let gw = x.with_data(|x| gy.with_data(|g| cpu::conv::conv2d_backward_weight(x, g, s)));
+    Tensor::from_parts(gw, s.weight_shape(), None)
+}
+
+/// The dimensions of a 4-D `[N, C, H, W]` input to pooling.
+fn pool_dims(x: &Tensor, op: &str) -> [usize; 4] {
+    assert_eq!(
+        x.rank(),
+        4,
+        "{op}: input {:?} is not [N, C, H, W]",
+        x.shape()
+    );
+    [x.dims()[0], x.dims()[1], x.dims()[2], x.dims()[3]]
 }
 
 /// `out + bias[c]` over the channels of an `[N, C, H, W]` tensor.
@@ -317,18 +404,7 @@ impl Tensor {
         padding: (usize, usize),
         op: &str,
     ) -> (Tensor, ConvGeom) {
-        assert_eq!(
-            self.rank(),
-            4,
-            "{op}: input {:?} is not [N, C, H, W]",
-            self.shape()
-        );
-        let (n, c, h, w) = (
-            self.dims()[0],
-            self.dims()[1],
-            self.dims()[2],
-            self.dims()[3],
-        );
+        let [n, c, h, w] = pool_dims(self, op);
         assert!(
             padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1,
             "{op}: padding {padding:?} must be at most half the kernel {kernel:?}"
@@ -353,26 +429,70 @@ impl Tensor {
 
     /// `max_pool2d` and, for each output, the flat index `h·W + w` of the
     /// chosen input element within its plane (as PyTorch returns them).
+    /// The gradient flows to that element only ([`Tensor::max_unpool2d`]).
     pub fn max_pool2d_with_indices(
         &self,
         kernel: (usize, usize),
         stride: (usize, usize),
     ) -> (Tensor, Tensor) {
-        let (cols, g) = self.pool_columns(kernel, stride, (0, 0), "max_pool2d");
+        let [n, c, h, w] = pool_dims(self, "max_pool2d");
+        let p = Conv2dParams {
+            stride,
+            ..Default::default()
+        };
+        let g = ConvGeom::new((h, w), kernel, &p);
+        g.check("max_pool2d");
+        let shape = Shape::new([n, c, g.out_h(), g.out_w()]);
+        let (vals, idx) = self.with_data(|x| cpu::conv::max_pool2d(x, n * c, &g));
+        let idx = Tensor::from_parts(idx, shape.clone(), None);
+        let out = Tensor::from_parts(
+            vals,
+            shape,
+            Some(Op::MaxPool2d(self.clone(), idx.clone(), (h, w))),
+        );
+        (out, idx)
+    }
+
+    /// The partial inverse of max pooling (PyTorch's `max_unpool2d`): each
+    /// value is added at the plane position `indices` gives (`h·W + w`), all
+    /// other positions are 0. It is max pooling's backward rule.
+    ///
+    /// # Shapes
+    /// `self`, `indices` `[N, C, OH, OW]` -> `[N, C, H, W]` for `size = (H, W)`.
+    pub fn max_unpool2d(&self, indices: &Tensor, size: (usize, usize)) -> Tensor {
+        pool_dims(self, "max_unpool2d");
+        assert_eq!(
+            self.shape(),
+            indices.shape(),
+            "max_unpool2d: values {:?} and indices {:?} differ in shape",
+            self.shape(),
+            indices.shape()
+        );
+        let hw = size.0 * size.1;
+        let valid = indices.with_data(|idx| {
+            idx.iter()
+                .all(|&i| i >= 0.0 && i.fract() == 0.0 && (i as usize) < hw)
+        });
+        assert!(
+            valid,
+            "max_unpool2d: an index is outside the {}×{} output plane",
+            size.0, size.1
+        );
+        self.max_unpool2d_op(indices, size)
+    }
+
+    /// [`Tensor::max_unpool2d`] for indices known to be valid (max pooling's
+    /// own, in its backward pass).
+    pub(crate) fn max_unpool2d_op(&self, indices: &Tensor, size: (usize, usize)) -> Tensor {
         let (n, c) = (self.dims()[0], self.dims()[1]);
-        let (oh, ow) = (g.out_h(), g.out_w());
-        let values = cols.max(1, false).reshape([n, c, oh, ow]);
-        let window = cols.argmax(1, false).to_vec();
-        let idx: Vec<f32> = window
-            .iter()
-            .enumerate()
-            .map(|(i, &r)| {
-                let (y, x) = ((i % (oh * ow)) / ow, i % ow);
-                let (ki, kj) = (r as usize / g.kw, r as usize % g.kw);
-                ((y * g.sh + ki) * g.w + x * g.sw + kj) as f32
-            })
-            .collect();
-        (values, Tensor::from_vec(idx, [n, c, oh, ow]))
+        let out = self.with_data(|g| {
+            indices.with_data(|idx| cpu::conv::max_unpool2d(g, idx, n * c, size.0 * size.1))
+        });
+        Tensor::from_parts(
+            out,
+            Shape::new([n, c, size.0, size.1]),
+            Some(Op::MaxUnpool2d(self.clone(), indices.clone())),
+        )
     }
 
     /// Mean over each window; zero padding counts towards the mean (PyTorch's

@@ -2,7 +2,7 @@
 
 use super::with_slices;
 use crate::autograd::Op;
-use crate::backend::cpu::{gemm, pool};
+use crate::backend::cpu::{SendPtr, gemm, pool};
 use crate::layout::Layout;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -129,7 +129,6 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
     let la = a.layout().broadcast_to(&with_mat(m, k));
     let lb = b.layout().broadcast_to(&with_mat(k, n));
     let out_shape = with_mat(m, n);
-    let mut out = vec![0.0f32; out_shape.numel()];
     let nbd = batch.rank();
     let (rsa, csa) = (la.strides()[nbd] as isize, la.strides()[nbd + 1] as isize);
     let (rsb, csb) = (lb.strides()[nbd] as isize, lb.strides()[nbd + 1] as isize);
@@ -142,71 +141,75 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
         bl.for_each_index(|i| v.push(i));
         v
     };
-    with_slices(&[a, b], |s| {
-        let (pa, pb) = (s[0].as_ptr(), s[1].as_ptr());
-        // `[B, M, K] · [K, N]` with A's batch laid out like extra rows is one
-        // tall product: fold it, as one big GEMM beats B small ones.
-        let b_shared = lb.strides()[..nbd].iter().all(|&st| st == 0);
-        let mut expect = rsa as usize * m;
-        let mut a_foldable = true;
-        for j in (0..nbd).rev() {
-            if batch.dims()[j] != 1 && la.strides()[j] != expect {
-                a_foldable = false;
+    let fill = |out_ptr: SendPtr| {
+        with_slices(&[a, b], |s| {
+            let (pa, pb) = (s[0].as_ptr(), s[1].as_ptr());
+            // `[B, M, K] · [K, N]` with A's batch laid out like extra rows is one
+            // tall product: fold it, as one big GEMM beats B small ones.
+            let b_shared = lb.strides()[..nbd].iter().all(|&st| st == 0);
+            let mut expect = rsa as usize * m;
+            let mut a_foldable = true;
+            for j in (0..nbd).rev() {
+                if batch.dims()[j] != 1 && la.strides()[j] != expect {
+                    a_foldable = false;
+                }
+                expect *= batch.dims()[j];
             }
-            expect *= batch.dims()[j];
-        }
-        if nb == 1 || (b_shared && a_foldable && m > 0) {
-            // SAFETY: the layouts were checked against the storage sizes when built.
-            unsafe {
-                gemm::sgemm(
-                    nb * m,
-                    n,
-                    k,
-                    pa.add(la.offset()),
-                    rsa,
-                    csa,
-                    pb.add(lb.offset()),
-                    rsb,
-                    csb,
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                    false,
-                    threads,
-                );
+            if nb == 1 || (b_shared && a_foldable && m > 0) {
+                // SAFETY: the layouts were checked against the storage sizes when built.
+                unsafe {
+                    gemm::sgemm(
+                        nb * m,
+                        n,
+                        k,
+                        pa.add(la.offset()),
+                        rsa,
+                        csa,
+                        pb.add(lb.offset()),
+                        rsb,
+                        csb,
+                        out_ptr.get(),
+                        n as isize,
+                        1,
+                        false,
+                        threads,
+                    );
+                }
+                return;
             }
-            return;
-        }
-        let (oa, ob) = (offsets(&la), offsets(&lb));
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let (pa, pb) = (SendPtr(pa as *mut f32), SendPtr(pb as *mut f32));
-        let one = |i: usize, t: usize| {
-            // SAFETY: offsets come from validated layouts; each task writes its own matrix.
-            unsafe {
-                gemm::sgemm(
-                    m,
-                    n,
-                    k,
-                    pa.get().add(oa[i]),
-                    rsa,
-                    csa,
-                    pb.get().add(ob[i]),
-                    rsb,
-                    csb,
-                    out_ptr.get().add(i * m * n),
-                    n as isize,
-                    1,
-                    false,
-                    t,
-                );
+            let (oa, ob) = (offsets(&la), offsets(&lb));
+            let (pa, pb) = (SendPtr(pa as *mut f32), SendPtr(pb as *mut f32));
+            let one = |i: usize, t: usize| {
+                // SAFETY: offsets come from validated layouts; each task writes its own matrix.
+                unsafe {
+                    gemm::sgemm(
+                        m,
+                        n,
+                        k,
+                        pa.get().add(oa[i]),
+                        rsa,
+                        csa,
+                        pb.get().add(ob[i]),
+                        rsb,
+                        csb,
+                        out_ptr.get().add(i * m * n),
+                        n as isize,
+                        1,
+                        false,
+                        t,
+                    );
+                }
+            };
+            if m * n * k <= SMALL_GEMM && threads > 1 {
+                pool::parallel_for(nb, threads, &|i| one(i, 1));
+            } else {
+                (0..nb).for_each(|i| one(i, threads));
             }
-        };
-        if m * n * k <= SMALL_GEMM && threads > 1 {
-            pool::parallel_for(nb, threads, &|i| one(i, 1));
-        } else {
-            (0..nb).for_each(|i| one(i, threads));
-        }
-    });
+        })
+    };
+    // SAFETY: both branches of `fill` write every output matrix in full
+    // (GEMMs without accumulate), so no element is left unwritten.
+    let out = unsafe { crate::backend::cpu::vec_written_by(out_shape.numel(), fill) };
     Tensor::from_parts(out, out_shape, Some(Op::Matmul(a.clone(), b.clone())))
 }
 
@@ -254,16 +257,4 @@ pub(crate) fn matmul_grads(
 /// A 2-D view whose transpose is contiguous (column-major storage).
 fn is_transposed_matrix(t: &Tensor) -> bool {
     t.rank() == 2 && !t.is_contiguous() && t.t().is_contiguous()
-}
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to give pool tasks disjoint output matrices and shared
-// read-only inputs.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }

@@ -42,38 +42,12 @@ pub fn clip_grad_norm(grads: &mut Gradients, params: &[Tensor], max_norm: f32) -
     norm
 }
 
-/// Runs `f(start, end)` over `0..n` in chunks, on the thread pool when the
-/// parameter is large enough for a second thread to pay (a 400k-weight Adam
-/// update is ~1 ms on one core).
+/// Runs `f(start, end)` over `0..n` in chunks, in parallel for large `n`.
 pub(crate) fn par_ranges(n: usize, f: impl Fn(usize, usize) + Sync) {
-    use crate::backend::cpu::{PAR_CHUNK, pool};
-    let threads = pool::num_threads();
-    if threads <= 1 || n < 2 * PAR_CHUNK {
-        f(0, n);
-        return;
-    }
-    let tasks = threads.min(n.div_ceil(PAR_CHUNK));
-    let per = n.div_ceil(tasks);
-    pool::parallel_for(tasks, threads, &|t| f(t * per, ((t + 1) * per).min(n)));
+    crate::backend::cpu::par_ranges(n, 2, f)
 }
 
-/// A raw pointer that pool tasks may share; each task touches its own range.
-#[derive(Clone, Copy)]
-pub(crate) struct Shared(pub *mut f32);
-// SAFETY: only used with `par_ranges`, whose tasks get disjoint ranges.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-impl Shared {
-    /// The sub-slice `start..end`.
-    ///
-    /// # Safety
-    /// The range is in bounds and no other live slice overlaps it.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn slice(&self, start: usize, end: usize) -> &mut [f32] {
-        // SAFETY: guaranteed by the caller.
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), end - start) }
-    }
-}
+pub(crate) use crate::backend::cpu::SendPtr as Shared;
 
 /// Per-parameter state buffers, created on first use.
 pub(crate) fn state_for(state: &mut [Option<Vec<f32>>], i: usize, n: usize) -> &mut Vec<f32> {
