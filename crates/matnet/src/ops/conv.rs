@@ -211,9 +211,14 @@ impl Tensor {
                     )
                 })
         };
+        // Output padding at least the stride (allowed when it is below the
+        // dilation) would give col2im's geometry more than H×W windows; no tap
+        // reaches those last rows/columns, so they are appended as zeros.
+        let extra = |o: usize, s: usize| if o < s { 0 } else { o };
+        let e = (extra(op.0, s.0), extra(op.1, s.1));
         let out_size = (
-            size(h, s.0, pad.0, d.0, kh, op.0),
-            size(w, s.1, pad.1, d.1, kw, op.1),
+            size(h, s.0, pad.0, d.0, kh, op.0 - e.0),
+            size(w, s.1, pad.1, d.1, kw, op.1 - e.1),
         );
         let g = ConvGeom::new(out_size, (kh, kw), &p);
         let (cg, kk) = (cin / groups, kh * kw);
@@ -221,7 +226,14 @@ impl Tensor {
         let cols = per_group(groups, &x, cg, |i| {
             weight.narrow(0, i * cg, cg).reshape([cg, og * kk]).t()
         });
-        add_channel_bias(cols.col2im(g), bias)
+        let mut out = cols.col2im(g);
+        if e.0 > 0 {
+            out = out.pad_dim(2, 0, out_size.0 + e.0);
+        }
+        if e.1 > 0 {
+            out = out.pad_dim(3, 0, out_size.1 + e.1);
+        }
+        add_channel_bias(out, bias)
     }
 
     /// The last two dimensions reversed (a kernel rotated by 180°).
