@@ -247,6 +247,29 @@ fn pooling_gradients() {
     gradcheck("adaptive_avg_pool2d", vec![randn(&[1, 2, 4, 6], 10)], |x| {
         x[0].adaptive_avg_pool2d((2, 3))
     });
+    // max_unpool2d's own gradient reads back the placed positions.
+    let (_, idx) = x.max_pool2d_with_indices((2, 2), (2, 2));
+    gradcheck("max_unpool2d", vec![randn(&[2, 3, 2, 2], 11)], |v| {
+        v[0].max_unpool2d(&idx, (5, 5))
+    });
+}
+
+#[test]
+fn max_unpool2d_places_values_at_the_pooled_positions() {
+    // 1×1×2×4 input; 2×2 windows at stride 2 pick 5 (flat index 1) and 8 (7).
+    let x = Tensor::from_vec(vec![1., 5., 2., 3., 4., 0., 6., 8.], [1, 1, 2, 4]);
+    let (vals, idx) = x.max_pool2d_with_indices((2, 2), (2, 2));
+    assert_eq!(vals.to_vec(), vec![5., 8.]);
+    assert_eq!(idx.to_vec(), vec![1., 7.]);
+    let up = vals.max_unpool2d(&idx, (2, 4));
+    assert_eq!(up.to_vec(), vec![0., 5., 0., 0., 0., 0., 0., 8.]);
+}
+
+#[test]
+#[should_panic(expected = "max_unpool2d: an index is outside the 2×2 output plane")]
+fn max_unpool2d_rejects_out_of_range_indices() {
+    let v = Tensor::from_vec(vec![1.0], [1, 1, 1, 1]);
+    v.max_unpool2d(&Tensor::from_vec(vec![4.0], [1, 1, 1, 1]), (2, 2));
 }
 
 #[test]

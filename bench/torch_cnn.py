@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Training throughput of LeNet-5 and the `cnn` model, in PyTorch and matnet.
+
+Both sides build the same architectures as `matnet train --model lenet|cnn`
+and run the same loop: one pre-generated float32 tensor of uniform [0, 1)
+MNIST-shaped images with random labels, contiguous batches (views), forward
+in training mode (dropout active), cross-entropy, backward, Adam (lr 1e-3).
+One warm-up epoch, then the median images/s over --epochs timed epochs.
+
+With --matnet PATH each round runs `PATH bench train --model M --json` right
+after the PyTorch measurement of the same model, with MATNET_NUM_THREADS set
+to the same thread count, so both sides see the same machine state; the
+ratio printed is matnet / torch, per round and as the median over rounds.
+
+Usage: python3 bench/torch_cnn.py [--threads 2] [--batch 64] [--images 6400]
+                                  [--epochs 3] [--rounds 3] [--models lenet,cnn]
+                                  [--matnet PATH]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def lenet():
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def cnn():
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+
+
+MODELS = {"lenet": lenet, "cnn": cnn}
+
+
+def torch_images_per_sec(name, batch, epochs, images, threads):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(images, 784, generator=g)
+    y = torch.randint(0, 10, (images,), generator=g)
+    model = MODELS[name]()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch():
+        t = time.perf_counter()
+        for start in range(0, images, batch):
+            xb, yb = x[start:start + batch], y[start:start + batch]
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return images / (time.perf_counter() - t)
+
+    epoch()  # warm-up
+    per = [epoch() for _ in range(epochs)]
+    return statistics.median(per)
+
+
+def matnet_images_per_sec(path, name, batch, epochs, images, threads):
+    env = dict(os.environ, MATNET_NUM_THREADS=str(threads))
+    cmd = [path, "bench", "train", "--model", name, "--json", "--batch-size", str(batch),
+           "--epochs", str(epochs), "--images", str(images)]
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"matnet: could not run {' '.join(cmd)}: {e}", file=sys.stderr)
+        return None
+    return json.loads(out)["images_per_sec"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--images", type=int, default=6400)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--models", default="lenet,cnn")
+    ap.add_argument("--matnet", metavar="PATH", help="matnet binary to run beside PyTorch")
+    args = ap.parse_args()
+    names = args.models.split(",")
+    print(f"training throughput, batch {args.batch}, {args.threads} threads, Adam, "
+          f"{args.images} images/epoch, median of {args.epochs} epochs per round "
+          f"(torch {torch.__version__})")
+    print(f"{'model':>6} {'round':>5} {'torch img/s':>12} {'matnet img/s':>13} {'matnet/torch':>13}")
+    ratios = {n: [] for n in names}
+    for r in range(args.rounds):
+        for name in names:
+            t = torch_images_per_sec(name, args.batch, args.epochs, args.images, args.threads)
+            m = None
+            if args.matnet:
+                m = matnet_images_per_sec(args.matnet, name, args.batch, args.epochs, args.images,
+                                          args.threads)
+            ratio = f"{m / t:.2f}x" if m else "-"
+            if m:
+                ratios[name].append(m / t)
+            ms = f"{m:.0f}" if m else "-"
+            print(f"{name:>6} {r + 1:>5} {t:>12.0f} {ms:>13} {ratio:>13}", flush=True)
+    for name in names:
+        if ratios[name]:
+            print(f"{name}: median matnet/torch over {len(ratios[name])} rounds = "
+                  f"{statistics.median(ratios[name]):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
