@@ -395,7 +395,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "matnet.test_accuracy".to_string(),
         format!("{:.4}", test_eval.accuracy),
     );
-    matnet::io::checkpoint::save(&ckpt, &model.net.named_parameters(), &meta)?;
+    // Parameters and buffers (batch norm statistics): the whole state_dict.
+    matnet::io::checkpoint::save(&ckpt, &model.net.state_dict(), &meta)?;
     let csv = out.join("metrics.csv");
     write_metrics(&csv, &history)?;
     let png = out.join("chart.png");
