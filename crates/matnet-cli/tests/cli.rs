@@ -178,6 +178,18 @@ fn bad_arguments() {
         let line = fails(&matnet(&["train", "--data", d, &format!("{flag}={value}")]));
         assert!(line.contains(flag), "{flag}: {line}");
     }
+    for (args, flag) in [
+        (&["--shift", "3"][..], "--shift"),
+        (&["--rotate", "5"][..], "--rotate"),
+        (&["--augment", "--rotate", "200"][..], "--rotate"),
+        (&["--augment", "--rotate", "NaN"][..], "--rotate"),
+        (&["--augment", "--rotate=-1"][..], "--rotate"),
+    ] {
+        let mut all = vec!["train", "--data", d];
+        all.extend(args);
+        let line = fails(&matnet(&all));
+        assert!(line.contains(flag), "{args:?}: {line}");
+    }
     let missing = fails(&matnet(&["train", "--data", "/nonexistent/matnet-data"]));
     assert!(missing.contains("/nonexistent/matnet-data"), "{missing}");
 }
