@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use matnet::Module;
 use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches};
 use matnet::nn::loss::cross_entropy;
 

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use matnet::data::{Augment, Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
 use matnet::nn::loss::{accuracy, cross_entropy};
 use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd, clip_grad_norm};
-use matnet::{Rng, Tensor};
+use matnet::{Module, Rng, Tensor};
 
 use crate::chart;
 use crate::evaluate::{evaluate, print_report};
