@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use matnet::Module;
 use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches};
 use matnet::nn::loss::cross_entropy;
 
@@ -101,7 +102,7 @@ pub fn load_model(path: &Path) -> anyhow::Result<Model> {
     })?;
     let config = ModelConfig::from_json(json).with_context(|| path.display().to_string())?;
     let mut model = Model::new(config, 0)?;
-    matnet::io::checkpoint::load_into(path, &model.net.named_parameters())?;
+    matnet::io::checkpoint::load_into(path, &model.net.state_dict())?;
     model.net.set_training(false);
     Ok(model)
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use matnet::autograd::profile::{OpEvent, Phase, profile};
 use matnet::nn::loss::cross_entropy;
-use matnet::{Rng, Shape, Tensor, TensorId};
+use matnet::{Module, Rng, Shape, Tensor, TensorId};
 
 use crate::models::{Arch, Model, ModelConfig};
 

@@ -5,6 +5,7 @@ mod bench;
 mod chart;
 mod evaluate;
 mod explain;
+mod inspect;
 mod models;
 mod predict;
 mod train;
@@ -42,6 +43,8 @@ enum Command {
     Eval(evaluate::EvalArgs),
     /// Classify a PNG image of a digit (any size, colour or grey, light or dark background).
     Predict(predict::PredictArgs),
+    /// Draw a conv net's first-layer filters and its feature maps for one image, as PNGs.
+    Inspect(inspect::InspectArgs),
     /// Print the matrix operations of one forward and backward pass, with shapes, FLOPs and time.
     Explain(explain::ExplainArgs),
     /// Download a dataset into the cache directory and verify its checksums.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Download { dataset, dir } => download(&dataset, dir),
         Command::Bench { what } => bench::run(what),

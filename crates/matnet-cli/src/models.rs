@@ -90,7 +90,59 @@ impl ModelConfig {
 /// A model ready to run: its configuration and its network.
 pub struct Model {
     pub config: ModelConfig,
-    pub net: Box<dyn Module>,
+    pub net: Net,
+}
+
+/// A network: a stack of library layers, or the seed report's column
+/// convention MLP. An enum rather than a `Box<dyn Module>` so that tools
+/// such as `inspect` can walk the layers of a stack.
+pub enum Net {
+    /// Layers applied in order (mlp, lenet, cnn).
+    Layers(Sequential),
+    /// The seed report's network (seed-mlp).
+    SeedMlp(SeedMlp),
+}
+
+impl Net {
+    /// The layer stack, unless this is the seed-mlp.
+    pub fn layers(&self) -> Option<&Sequential> {
+        match self {
+            Net::Layers(seq) => Some(seq),
+            Net::SeedMlp(_) => None,
+        }
+    }
+
+    fn module(&self) -> &dyn Module {
+        match self {
+            Net::Layers(seq) => seq,
+            Net::SeedMlp(m) => m,
+        }
+    }
+}
+
+impl Module for Net {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.module().forward(x)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.module().named_parameters()
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.module().named_buffers()
+    }
+
+    fn set_training(&mut self, training: bool) {
+        match self {
+            Net::Layers(seq) => seq.set_training(training),
+            Net::SeedMlp(m) => m.set_training(training),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.module().describe()
+    }
 }
 
 impl Model {
@@ -98,7 +150,7 @@ impl Model {
     pub fn new(config: ModelConfig, seed: u64) -> anyhow::Result<Model> {
         let mut rng = Rng::new(seed);
         let d_in = config.rows * config.cols;
-        let net: Box<dyn Module> = match config.arch {
+        let net = match config.arch {
             Arch::SeedMlp => {
                 if config.hidden.len() != 1 {
                     bail!(
@@ -107,7 +159,7 @@ impl Model {
                     );
                 }
                 let u = Init::Uniform(-0.5, 0.5);
-                Box::new(SeedMlp {
+                Net::SeedMlp(SeedMlp {
                     l1: Linear::with_init(d_in, config.hidden[0], u, u, &mut rng),
                     l2: Linear::with_init(config.hidden[0], config.classes, u, u, &mut rng),
                 })
@@ -133,7 +185,7 @@ impl Model {
                     }
                     d = h;
                 }
-                Box::new(seq.append(Linear::new(d, config.classes, &mut rng)))
+                Net::Layers(seq.append(Linear::new(d, config.classes, &mut rng)))
             }
             Arch::Lenet => {
                 let pad2 = Conv2dParams {
@@ -146,7 +198,7 @@ impl Model {
                 };
                 let side = |s: usize| (s / 2 - 4) / 2; // after pool, 5×5 conv, pool
                 let flat = 16 * side(config.rows) * side(config.cols);
-                Box::new(
+                Net::Layers(
                     Sequential::new()
                         .append(ToImage {
                             rows: config.rows,
@@ -175,7 +227,7 @@ impl Model {
             Arch::Cnn => {
                 let flat = 64 * ((config.rows - 4) / 2) * ((config.cols - 4) / 2);
                 let p = Conv2dParams::default();
-                Box::new(
+                Net::Layers(
                     Sequential::new()
                         .append(ToImage {
                             rows: config.rows,
@@ -212,7 +264,7 @@ impl Model {
 /// `X` is `[784, N]`: the transpose of the `[N, 784]` batch, taken as a view.
 /// Weights keep PyTorch's `[D_out, D_in]` layout, which is exactly the
 /// column-convention `W` of the report.
-struct SeedMlp {
+pub struct SeedMlp {
     l1: Linear,
     l2: Linear,
 }

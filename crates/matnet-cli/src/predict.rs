@@ -52,7 +52,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn to_input(pixels: &[u8], normalize: Normalize, d: usize) -> Tensor {
+/// The model input `[1, d]` for prepared grey levels, normalised as in training.
+pub fn to_input(pixels: &[u8], normalize: Normalize, d: usize) -> Tensor {
     let v: Vec<f32> = pixels
         .iter()
         .map(|&p| {

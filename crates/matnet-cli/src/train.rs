@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
-use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
+use matnet::data::{Augment, Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
 use matnet::nn::loss::{accuracy, cross_entropy};
 use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd, clip_grad_norm};
-use matnet::{Rng, Tensor};
+use matnet::{Module, Rng, Tensor};
 
 use crate::chart;
 use crate::evaluate::{evaluate, print_report};
@@ -93,7 +93,21 @@ pub struct TrainArgs {
     /// Print one line per epoch instead of progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Augment training images with a random shift and rotation each time
+    /// they are used (validation and test images are never changed).
+    #[arg(long)]
+    pub augment: bool,
+    /// With --augment: largest shift in pixels along each axis [default: 2].
+    #[arg(long, value_name = "PIXELS")]
+    pub shift: Option<usize>,
+    /// With --augment: largest rotation in degrees, either way [default: 10].
+    #[arg(long, value_name = "DEGREES")]
+    pub rotate: Option<f32>,
 }
+
+/// Seeds the augmentation stream apart from shuffling and dropout, so turning
+/// `--augment` on leaves the order of the batches as it was.
+const AUGMENT_SEED: u64 = 0xA06_0E47;
 
 /// Per-architecture defaults: the settings that reproduce each model's result.
 struct Recipe {
@@ -190,6 +204,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--dropout must be in [0, 1), got {dropout}"
     );
 
+    ensure!(
+        args.augment || (args.shift.is_none() && args.rotate.is_none()),
+        "--shift and --rotate apply only with --augment"
+    );
+    let shift = args.shift.unwrap_or(2);
+    let rotate = args.rotate.unwrap_or(10.0);
+    ensure!(
+        (0.0..=180.0).contains(&rotate),
+        "--rotate must be between 0 and 180 degrees, got {rotate}"
+    );
+
     let kind: DatasetKind = args.dataset.parse()?;
     let dir = crate::locate_data(args.data.as_deref(), kind)?;
     let full_train = Dataset::load(&dir, kind, Split::Train)?;
@@ -208,6 +233,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ensure!(limit > 0, "--limit must be at least 1");
         train = train.take(limit.min(train.len()));
     }
+
+    ensure!(
+        shift < train.rows().min(train.cols()),
+        "--shift must be smaller than the {}×{} images, got {shift}",
+        train.rows(),
+        train.cols()
+    );
+    let augment = args
+        .augment
+        .then(|| Augment::new(shift, rotate).with_fill(r.normalize.table()[0]));
 
     let config = ModelConfig {
         arch: args.model,
@@ -272,11 +307,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.seed
     );
 
+    if augment.is_some() {
+        println!("augmenting training images: shifts up to {shift} px, rotations up to {rotate}°");
+    }
+
     let full_batch = batch_size >= train.len();
     // Full-batch training reuses one tensor of all images rather than
     // converting 33,600 images on every iteration.
     let full = full_batch.then(|| to_tensors(&train, r.normalize));
     let mut rng = Rng::new(args.seed);
+    let mut aug_rng = Rng::new(args.seed ^ AUGMENT_SEED);
+    let (rows, cols) = (train.rows(), train.cols());
     let mut history: Vec<EpochMetrics> = Vec::new();
     let started = Instant::now();
     let overall = (full_batch && !args.quiet).then(|| bar(epochs as u64, "iterations"));
@@ -317,11 +358,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             }
             Ok(())
         };
+        // Training images only: validation and test batches are made elsewhere.
+        let mut augmented = |x: &Tensor| match &augment {
+            Some(a) => a.apply(x, rows, cols, &mut aug_rng),
+            None => x.clone(),
+        };
         match &full {
-            Some((x, y)) => step(x, y)?,
+            Some((x, y)) => step(&augmented(x), y)?,
             None => {
                 for b in batches(&train, batch_size, r.normalize, Some(&mut rng)) {
-                    step(&b.images, &b.labels)?;
+                    step(&augmented(&b.images), &b.labels)?;
                 }
             }
         }
@@ -391,11 +437,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut meta = BTreeMap::new();
     meta.insert("matnet.config".to_string(), model.config.to_json());
     meta.insert("matnet.seed".to_string(), args.seed.to_string());
+    if augment.is_some() {
+        meta.insert(
+            "matnet.augment".to_string(),
+            format!("shift {shift} px, rotate {rotate} degrees"),
+        );
+    }
     meta.insert(
         "matnet.test_accuracy".to_string(),
         format!("{:.4}", test_eval.accuracy),
     );
-    matnet::io::checkpoint::save(&ckpt, &model.net.named_parameters(), &meta)?;
+    // Parameters and buffers (batch norm statistics): the whole state_dict.
+    matnet::io::checkpoint::save(&ckpt, &model.net.state_dict(), &meta)?;
     let csv = out.join("metrics.csv");
     write_metrics(&csv, &history)?;
     let png = out.join("chart.png");

@@ -178,16 +178,33 @@ fn bad_arguments() {
         let line = fails(&matnet(&["train", "--data", d, &format!("{flag}={value}")]));
         assert!(line.contains(flag), "{flag}: {line}");
     }
+    for (args, flag) in [
+        (&["--shift", "3"][..], "--shift"),
+        (&["--rotate", "5"][..], "--rotate"),
+        (&["--augment", "--rotate", "200"][..], "--rotate"),
+        (&["--augment", "--rotate", "NaN"][..], "--rotate"),
+        (&["--augment", "--rotate=-1"][..], "--rotate"),
+    ] {
+        let mut all = vec!["train", "--data", d];
+        all.extend(args);
+        let line = fails(&matnet(&all));
+        assert!(line.contains(flag), "{args:?}: {line}");
+    }
     let missing = fails(&matnet(&["train", "--data", "/nonexistent/matnet-data"]));
     assert!(missing.contains("/nonexistent/matnet-data"), "{missing}");
 }
 
+const MLP_CONFIG: &str = r#"{"arch":"mlp","rows":28,"cols":28,"classes":10,"hidden":[16],"dropout":0.0,"dataset":"mnist","normalize":"unit"}"#;
+
 fn checkpoint(tag: &str, tensors: Vec<(String, Tensor)>) -> PathBuf {
+    checkpoint_with(tag, MLP_CONFIG, tensors)
+}
+
+fn checkpoint_with(tag: &str, config: &str, tensors: Vec<(String, Tensor)>) -> PathBuf {
     let path = std::env::temp_dir().join(format!(
         "matnet-cli-{tag}-{}.safetensors",
         std::process::id()
     ));
-    let config = r#"{"arch":"mlp","rows":28,"cols":28,"classes":10,"hidden":[16],"dropout":0.0,"dataset":"mnist","normalize":"unit"}"#;
     let meta = BTreeMap::from([("matnet.config".to_string(), config.to_string())]);
     matnet::io::checkpoint::save(&path, &tensors, &meta).unwrap();
     path
@@ -378,4 +395,197 @@ fn predict_reads_a_user_drawn_digit() {
         right >= 9,
         "only {right}/10 re-drawn test digits recognised"
     );
+}
+
+// ----- matnet inspect ---------------------------------------------------------
+
+const LENET_CONFIG: &str = r#"{"arch":"lenet","rows":28,"cols":28,"classes":10,"hidden":[],"dropout":0.0,"dataset":"mnist","normalize":"standard"}"#;
+
+/// A LeNet-5 checkpoint with random weights: conv layers 1 and 4, dense
+/// layers 8, 10 and 12 of the `Sequential` (0 is the reshape to an image).
+fn random_lenet(tag: &str) -> PathBuf {
+    let mut rng = matnet::Rng::new(5);
+    let shapes: [(&str, &[usize]); 10] = [
+        ("1.weight", &[6, 1, 5, 5]),
+        ("1.bias", &[6]),
+        ("4.weight", &[16, 6, 5, 5]),
+        ("4.bias", &[16]),
+        ("8.weight", &[120, 400]),
+        ("8.bias", &[120]),
+        ("10.weight", &[84, 120]),
+        ("10.bias", &[84]),
+        ("12.weight", &[10, 84]),
+        ("12.bias", &[10]),
+    ];
+    let tensors = shapes
+        .iter()
+        .map(|(n, s)| (n.to_string(), Tensor::randn(s.to_vec(), 0.0, 0.2, &mut rng)))
+        .collect();
+    checkpoint_with(tag, LENET_CONFIG, tensors)
+}
+
+/// A dark "7" on a light 60×50 background, as a user might draw it.
+fn drawn_seven(path: &Path) {
+    let img = image::GrayImage::from_fn(60, 50, |x, y| {
+        let bar = (8..14).contains(&y) && (15..45).contains(&x);
+        let stem = (14..44).contains(&y) && {
+            let cx = 44 - (y as i32 - 14) * 15 / 30;
+            (x as i32 - cx).abs() <= 3
+        };
+        image::Luma([if bar || stem { 20 } else { 235 }])
+    });
+    img.save(path).unwrap();
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs `matnet inspect` on `ckpt` and checks the four LeNet pictures.
+fn assert_inspects_lenet(ckpt: &Path, dir: &Path) {
+    let png = dir.join("seven.png");
+    drawn_seven(&png);
+    let out_dir = dir.join("pictures");
+    let out = matnet(&[
+        "inspect",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--image",
+        png.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Cells are upscaled by ⌊64 / side⌋ and tiled in a near-square grid
+    // with 1-pixel separators: 6 filters of 5×5 at 12× in 3×2 cells,
+    // 6 maps of 28×28 at 2× in 3×2, 16 maps of 10×10 at 6× in 4×4.
+    for (name, size) in [
+        ("input.png", (56, 56)),
+        ("filters.png", (3 * 60 + 2, 2 * 60 + 1)),
+        ("conv1_maps.png", (3 * 56 + 2, 2 * 56 + 1)),
+        ("conv2_maps.png", (4 * 60 + 3, 4 * 60 + 3)),
+    ] {
+        let path = out_dir.join(name);
+        assert_eq!(png_size(&path), size, "{name}");
+        assert!(text.contains(&path.display().to_string()), "{name}: {text}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "conv1_maps.png",
+            "conv2_maps.png",
+            "filters.png",
+            "input.png"
+        ]
+    );
+    assert!(
+        text.contains("6 filters of layer 1 Conv2d(1 -> 6"),
+        "{text}"
+    );
+    assert!(text.contains("16 feature maps of layer 4"), "{text}");
+}
+
+#[test]
+fn inspect_draws_filters_and_feature_maps() {
+    let dir = std::env::temp_dir().join(format!("matnet-cli-inspect-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_inspects_lenet(&random_lenet("inspect-lenet"), &dir);
+}
+
+#[test]
+fn inspect_on_bad_input() {
+    let dir = std::env::temp_dir().join(format!("matnet-cli-inspect-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("seven.png");
+    drawn_seven(&png);
+    let out = dir.join("pictures");
+    let inspect = |ckpt: &Path, image: &Path| {
+        matnet(&[
+            "inspect",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let missing = dir.join("no-such-model.safetensors");
+    let line = fails(&inspect(&missing, &png));
+    assert!(line.contains("no-such-model.safetensors"), "{line}");
+
+    let fake = dir.join("fake.png");
+    std::fs::write(&fake, b"this is not an image").unwrap();
+    let line = fails(&inspect(&random_lenet("inspect-bad-lenet"), &fake));
+    assert!(
+        line.contains("fake.png") && line.contains("cannot read image"),
+        "{line}"
+    );
+
+    let line = fails(&inspect(&checkpoint("inspect-mlp", good_tensors()), &png));
+    assert_eq!(
+        line,
+        "error: inspect: model 'mlp' has no convolutional layers"
+    );
+    assert!(!out.exists(), "nothing is written on error");
+}
+
+#[test]
+fn train_lenet_with_augmentation_then_inspect() {
+    let Some(data) = std::env::var_os("MATNET_DATA")
+        .filter(|d| Path::new(d).join("train-images-idx3-ubyte.gz").exists())
+    else {
+        println!("skipped: MATNET_DATA not set or MNIST files missing");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("matnet-cli-augment-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_matnet"))
+        .args([
+            "train",
+            "--model",
+            "lenet",
+            "--epochs",
+            "1",
+            "--limit",
+            "2000",
+            "--augment",
+            "--shift",
+            "1",
+            "--rotate",
+            "8",
+            "--quiet",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("shifts up to 1 px, rotations up to 8°"),
+        "{text}"
+    );
+    let ckpt = dir.join("model.safetensors");
+    let meta = matnet::io::checkpoint::load(&ckpt).unwrap().metadata;
+    assert_eq!(meta["matnet.augment"], "shift 1 px, rotate 8 degrees");
+    assert_inspects_lenet(&ckpt, &dir);
 }

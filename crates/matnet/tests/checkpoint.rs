@@ -4,6 +4,8 @@
 mod common;
 use common::{assert_close, json_tensor};
 use matnet::io::{self, CONFIG_KEY, Checkpoint};
+use matnet::nn::{BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
+use matnet::ops::conv::Conv2dParams;
 use matnet::{Rng, Tensor};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -148,6 +150,84 @@ fn load_into_copies_every_tensor_and_returns_metadata() {
         assert_eq!(bits(got), bits(&want), "{name}");
         assert!(got.is_variable(), "{name} is still a parameter");
     }
+}
+
+/// Conv, batch norm, ReLU, pool, flatten, linear: a net with buffers.
+fn bn_net(seed: u64) -> Sequential {
+    let mut rng = Rng::new(seed);
+    let pad1 = Conv2dParams {
+        padding: (1, 1),
+        ..Default::default()
+    };
+    Sequential::new()
+        .append(Conv2d::new(1, 3, (3, 3), pad1, &mut rng))
+        .append(BatchNorm2d::new(3))
+        .append(Relu)
+        .append(MaxPool2d {
+            kernel: (2, 2),
+            stride: (2, 2),
+        })
+        .append(Flatten)
+        .append(Linear::new(3 * 3 * 3, 4, &mut rng))
+}
+
+#[test]
+fn batch_norm_running_statistics_round_trip() {
+    let mut net = bn_net(1);
+    // A few training-mode passes move the running statistics off their
+    // initial 0 and 1.
+    let mut rng = Rng::new(2);
+    for _ in 0..3 {
+        net.forward(&Tensor::randn([5, 1, 6, 6], 0.5, 2.0, &mut rng));
+    }
+    net.set_training(false);
+    let names: Vec<String> = net.state_dict().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "5.weight",
+            "5.bias",
+            "1.running_mean",
+            "1.running_var",
+        ]
+    );
+    let mean = net.named_buffers()[0].1.to_vec();
+    assert!(mean.iter().all(|&m| m != 0.0), "{mean:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.safetensors");
+    io::save(&path, &net.state_dict(), &BTreeMap::new()).unwrap();
+    let saved = io::load(&path).unwrap();
+    for (name, t) in net.named_buffers() {
+        assert_eq!(bits(saved.get(&name).unwrap()), bits(&t), "{name}");
+    }
+
+    let mut fresh = bn_net(9);
+    fresh.set_training(false);
+    let x = Tensor::randn([4, 1, 6, 6], 0.0, 1.0, &mut rng);
+    // Parameters alone are not the model: the statistics change the output.
+    io::save(&path, &net.named_parameters(), &BTreeMap::new()).unwrap();
+    io::load_into(&path, &fresh.named_parameters()).unwrap();
+    assert_ne!(bits(&fresh.forward(&x)), bits(&net.forward(&x)));
+    // The whole state_dict gives the same evaluation outputs, bit for bit.
+    io::save(&path, &net.state_dict(), &BTreeMap::new()).unwrap();
+    io::load_into(&path, &fresh.state_dict()).unwrap();
+    for ((name, a), (_, b)) in fresh.state_dict().iter().zip(net.state_dict()) {
+        assert_eq!(bits(a), bits(&b), "{name}");
+    }
+    assert_eq!(bits(&fresh.forward(&x)), bits(&net.forward(&x)));
+    // A parameters-only file is missing the statistics, by name.
+    io::save(&path, &net.named_parameters(), &BTreeMap::new()).unwrap();
+    let err = io::load_into(&path, &fresh.state_dict()).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("missing tensor '1.running_mean'; missing tensor '1.running_var'"),
+        "{err}"
+    );
 }
 
 // ----- PyTorch interop -------------------------------------------------------

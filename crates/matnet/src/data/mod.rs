@@ -1,5 +1,5 @@
-//! Datasets: the IDX file format, MNIST and Fashion-MNIST, downloading, and
-//! mini-batches as tensors.
+//! Datasets: the IDX file format, MNIST and Fashion-MNIST, downloading,
+//! mini-batches as tensors, and augmentation (random shifts and rotations).
 //!
 //! ```no_run
 //! use matnet::data::{batches, find_or_explain, Dataset, DatasetKind, Normalize, Split};
@@ -19,12 +19,14 @@
 //! # }
 //! ```
 
+pub mod augment;
 pub mod download;
 pub mod idx;
 pub mod loader;
 pub mod location;
 pub mod mnist;
 
+pub use augment::{Augment, ShiftRotate};
 pub use download::{
     MNIST_FILES, MNIST_MIRRORS, download_mnist, download_mnist_from, md5_file, verify_mnist,
 };

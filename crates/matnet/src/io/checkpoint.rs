@@ -287,8 +287,12 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` atomically: through a temporary file in the same
+/// directory, synced to disk, then renamed over `path`. Readers see the old
+/// file or the complete new one, never a partial write; on error the
+/// temporary file is removed. [`save`] writes checkpoints this way; tools use
+/// it for other outputs (images, reports).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io_err = |e| Error::io(path, e);
     let file_name = path.file_name().ok_or_else(|| {
         io_err(std::io::Error::new(

@@ -6,4 +6,4 @@
 
 pub mod checkpoint;
 
-pub use checkpoint::{CONFIG_KEY, Checkpoint, load, load_into, save};
+pub use checkpoint::{CONFIG_KEY, Checkpoint, load, load_into, save, write_atomic};

@@ -206,6 +206,13 @@ impl Module for Flatten {
 /// updates running estimates (momentum 0.1, unbiased variance, as PyTorch);
 /// evaluation uses the running estimates.
 ///
+/// The running estimates are buffers ([`Module::named_buffers`]), saved in
+/// checkpoints as `running_mean` and `running_var`. PyTorch's layer also keeps
+/// an integer `num_batches_tracked`, which it reads only when `momentum` is
+/// `None` (a cumulative average); our momentum is always a number, so the
+/// counter is neither kept nor saved. `torch.nn.Module.load_state_dict`
+/// accepts a safetensors state dict without it (it fills in 0).
+///
 /// # Shapes
 /// `[N, C, H, W] -> [N, C, H, W]`; γ, β, running mean and variance `[C]`.
 pub struct BatchNorm2d {

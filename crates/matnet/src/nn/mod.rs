@@ -41,6 +41,16 @@ pub trait Module {
         Vec::new()
     }
 
+    /// Everything a checkpoint holds: [`Module::named_parameters`] followed
+    /// by [`Module::named_buffers`], PyTorch's `state_dict` names
+    /// (`1.weight`, `1.running_mean`). The tensors share storage with the
+    /// model, so `io::load_into(path, &net.state_dict())` loads in place.
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut s = self.named_parameters();
+        s.extend(self.named_buffers());
+        s
+    }
+
     /// Switches between training (dropout active, batch statistics) and
     /// evaluation behaviour. Layers without such behaviour ignore it.
     fn set_training(&mut self, _training: bool) {}

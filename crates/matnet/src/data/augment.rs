@@ -1,0 +1,355 @@
+//! Data augmentation: small random shifts and rotations of images, drawn
+//! afresh for every image of every training batch.
+//!
+//! Each image gets one rotation about its centre followed by a shift, and is
+//! resampled bilinearly; pixels whose source lies outside the image take a
+//! fill value (black). The map from an output pixel back to its source is
+//! affine, so it is computed once per image and evaluated with two
+//! multiply-adds per pixel, without allocating.
+//!
+//! ```
+//! use matnet::data::Augment;
+//! use matnet::{Rng, Tensor};
+//!
+//! let images = Tensor::zeros([64, 28 * 28]); // one flat image per row
+//! let aug = Augment::new(2, 10.0);           // ±2 pixels, ±10°
+//! let mut rng = Rng::new(0);
+//! let moved = aug.apply(&images, 28, 28, &mut rng);
+//! assert_eq!(moved.dims(), [64, 784]);
+//! ```
+
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Random shifts and rotations (one draw per image), in the spirit of
+/// torchvision's `RandomAffine(degrees, translate)` with whole-pixel shifts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    /// Largest shift along each axis, in pixels: `dx` and `dy` are whole
+    /// numbers drawn uniformly from `-max_shift..=max_shift`.
+    pub max_shift: usize,
+    /// Largest rotation, in degrees: the angle is uniform in
+    /// `[-max_rotate_deg, max_rotate_deg)`.
+    pub max_rotate_deg: f32,
+    /// The value of pixels that come from outside the image: the input value
+    /// of black, `0.0` for [`Normalize::Unit`](super::Normalize::Unit) and
+    /// `Normalize::Standard.table()[0]` for standardised inputs.
+    pub fill: f32,
+}
+
+impl Augment {
+    /// Shifts of up to `max_shift` pixels and rotations of up to
+    /// `max_rotate_deg` degrees either way, filling with `0.0`.
+    pub fn new(max_shift: usize, max_rotate_deg: f32) -> Augment {
+        Augment {
+            max_shift,
+            max_rotate_deg,
+            fill: 0.0,
+        }
+    }
+
+    /// The same augmentation with another fill value.
+    pub fn with_fill(self, fill: f32) -> Augment {
+        Augment { fill, ..self }
+    }
+
+    /// Draws one image's transform. Always consumes three numbers from
+    /// `rng`, so a seed gives the same sequence whatever the ranges are.
+    pub fn sample(&self, rng: &mut Rng) -> ShiftRotate {
+        let span = 2 * self.max_shift + 1;
+        let dx = rng.below(span) as f32 - self.max_shift as f32;
+        let dy = rng.below(span) as f32 - self.max_shift as f32;
+        let angle_deg = rng.uniform_range(-self.max_rotate_deg, self.max_rotate_deg);
+        ShiftRotate { angle_deg, dx, dy }
+    }
+
+    /// Augments consecutive `rows × cols` images in `src` into `dst`, one
+    /// draw from `rng` per image, in order.
+    ///
+    /// # Panics
+    /// When `src` and `dst` differ in length or are not a whole number of images.
+    pub fn apply_slice(
+        &self,
+        src: &[f32],
+        dst: &mut [f32],
+        rows: usize,
+        cols: usize,
+        rng: &mut Rng,
+    ) {
+        let d = rows * cols;
+        assert!(
+            d > 0 && src.len() == dst.len() && src.len().is_multiple_of(d),
+            "Augment::apply_slice: {} inputs and {} outputs are not whole {rows}×{cols} images",
+            src.len(),
+            dst.len()
+        );
+        for (s, o) in src.chunks_exact(d).zip(dst.chunks_exact_mut(d)) {
+            self.sample(rng).warp(s, o, rows, cols, self.fill);
+        }
+    }
+
+    /// Augments a batch of images, one draw from `rng` per image.
+    ///
+    /// # Shapes
+    /// `[B, rows·cols] -> [B, rows·cols]` (or any shape holding whole
+    /// `rows × cols` images one after another, such as `[B, 1, rows, cols]`;
+    /// the output has the input's shape). The result is a new tensor that
+    /// does not track gradients.
+    pub fn apply(&self, images: &Tensor, rows: usize, cols: usize, rng: &mut Rng) -> Tensor {
+        let mut out = vec![0.0f32; images.numel()];
+        images.with_data(|src| self.apply_slice(src, &mut out, rows, cols, rng));
+        Tensor::from_vec(out, images.dims().to_vec())
+    }
+}
+
+/// One image's transform: a rotation by `angle_deg` about the image centre,
+/// counter-clockwise as displayed (rows running down), then a shift by
+/// `(dx, dy)` pixels (right and down).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShiftRotate {
+    /// Rotation in degrees, counter-clockwise on screen.
+    pub angle_deg: f32,
+    /// Shift to the right, in pixels.
+    pub dx: f32,
+    /// Shift down, in pixels.
+    pub dy: f32,
+}
+
+impl ShiftRotate {
+    /// Resamples the `rows × cols` image `src` into `dst` (bilinear; sources
+    /// outside the image read as `fill`). Every output lies between the
+    /// smallest and largest of the input values and `fill`.
+    ///
+    /// The output pixel `p` (relative to the centre `c`) reads the input at
+    /// `R⁻¹·(p − c − t) + c`, with `R` the rotation and `t = (dx, dy)`:
+    /// ```text
+    /// [sx]   [ cos θ  −sin θ ] [x − c_x − dx]   [c_x]
+    /// [sy] = [ sin θ   cos θ ] [y − c_y − dy] + [c_y]
+    /// ```
+    ///
+    /// # Panics
+    /// When `src` or `dst` does not hold `rows·cols` values.
+    pub fn warp(&self, src: &[f32], dst: &mut [f32], rows: usize, cols: usize, fill: f32) {
+        assert!(
+            src.len() == rows * cols && dst.len() == rows * cols,
+            "ShiftRotate::warp: {} inputs and {} outputs for a {rows}×{cols} image",
+            src.len(),
+            dst.len()
+        );
+        let (sin, cos) = self.angle_deg.to_radians().sin_cos();
+        let (cx, cy) = ((cols as f32 - 1.0) / 2.0, (rows as f32 - 1.0) / 2.0);
+        let (ux, uy) = (cx + self.dx, cy + self.dy);
+        // sx = cos·x − sin·y + ox, sy = sin·x + cos·y + oy.
+        let ox = cx - cos * ux + sin * uy;
+        let oy = cy - sin * ux - cos * uy;
+        let (w, h) = (cols as isize, rows as isize);
+        let at = |x: isize, y: isize| {
+            if (0..w).contains(&x) && (0..h).contains(&y) {
+                src[(y * w + x) as usize]
+            } else {
+                fill
+            }
+        };
+        for (y, row) in dst.chunks_exact_mut(cols).enumerate() {
+            let y = y as f32;
+            let (bx, by) = (ox - sin * y, oy + cos * y);
+            for (x, out) in row.iter_mut().enumerate() {
+                let x = x as f32;
+                let (sx, sy) = (cos * x + bx, sin * x + by);
+                let (fx, fy) = (sx.floor(), sy.floor());
+                let (tx, ty) = (sx - fx, sy - fy);
+                let (x0, y0) = (fx as isize, fy as isize);
+                let top = lerp(at(x0, y0), at(x0 + 1, y0), tx);
+                let bottom = lerp(at(x0, y0 + 1), at(x0 + 1, y0 + 1), tx);
+                *out = lerp(top, bottom, ty);
+            }
+        }
+    }
+}
+
+/// `a + t·(b − a)` for `t ∈ [0, 1)`, clamped to `[min(a, b), max(a, b)]`
+/// because rounding may otherwise overshoot by an ulp. With `t = 0` it is
+/// exactly `a`, so whole-pixel shifts move values unchanged.
+fn lerp(a: f32, b: f32, t: f32) -> f32 {
+    (a + t * (b - a)).clamp(a.min(b), a.max(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic non-trivial image with values in [-1, 2].
+    fn image(rows: usize, cols: usize) -> Vec<f32> {
+        (0..rows * cols)
+            .map(|i| ((i * 37 % 101) as f32 / 100.0) * 3.0 - 1.0)
+            .collect()
+    }
+
+    fn warped(t: ShiftRotate, src: &[f32], rows: usize, cols: usize, fill: f32) -> Vec<f32> {
+        let mut dst = vec![f32::NAN; src.len()];
+        t.warp(src, &mut dst, rows, cols, fill);
+        dst
+    }
+
+    #[test]
+    fn zero_shift_and_rotation_is_the_identity() {
+        let src = image(28, 28);
+        let aug = Augment::new(0, 0.0).with_fill(-7.0);
+        let mut rng = Rng::new(3);
+        let mut dst = vec![f32::NAN; 5 * 784];
+        let batch: Vec<f32> = (0..5).flat_map(|_| src.clone()).collect();
+        aug.apply_slice(&batch, &mut dst, 28, 28, &mut rng);
+        assert_eq!(dst, batch);
+        // Odd, even and non-square sizes too.
+        for (r, c) in [(5, 5), (4, 6), (1, 7)] {
+            let s = image(r, c);
+            let id = ShiftRotate {
+                angle_deg: 0.0,
+                dx: 0.0,
+                dy: 0.0,
+            };
+            assert_eq!(warped(id, &s, r, c, 9.0), s, "{r}×{c}");
+        }
+    }
+
+    #[test]
+    fn a_one_pixel_shift_moves_a_one_hot_pixel_by_one() {
+        let (rows, cols) = (7, 9);
+        let mut src = vec![0.0; rows * cols];
+        src[3 * cols + 4] = 1.0;
+        for (dx, dy) in [
+            (1.0, 0.0),
+            (-1.0, 0.0),
+            (0.0, 1.0),
+            (0.0, -1.0),
+            (2.0, -1.0),
+        ] {
+            let t = ShiftRotate {
+                angle_deg: 0.0,
+                dx,
+                dy,
+            };
+            let out = warped(t, &src, rows, cols, 0.0);
+            let mut want = vec![0.0; rows * cols];
+            let (ty, tx) = ((3.0 + dy) as usize, (4.0 + dx) as usize);
+            want[ty * cols + tx] = 1.0;
+            assert_eq!(out, want, "shift ({dx}, {dy})");
+        }
+        // Content shifted out of the image is replaced by the fill.
+        let t = ShiftRotate {
+            angle_deg: 0.0,
+            dx: 1.0,
+            dy: 0.0,
+        };
+        let out = warped(t, &image(rows, cols), rows, cols, -5.0);
+        assert!((0..rows).all(|y| out[y * cols] == -5.0));
+    }
+
+    #[test]
+    fn rotating_a_square_image_by_90_degrees_is_rot90() {
+        // Counter-clockwise on screen: out[i][j] = in[j][n−1−i], numpy's
+        // rot90 (a transpose, then a vertical flip).
+        for n in [5, 6, 28] {
+            let src = image(n, n);
+            let t = ShiftRotate {
+                angle_deg: 90.0,
+                dx: 0.0,
+                dy: 0.0,
+            };
+            let out = warped(t, &src, n, n, 0.0);
+            for i in 0..n {
+                for j in 0..n {
+                    let (got, want) = (out[i * n + j], src[j * n + (n - 1 - i)]);
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "n={n} ({i}, {j}): {got} vs {want}"
+                    );
+                }
+            }
+            // And -90° undoes it.
+            let back = ShiftRotate {
+                angle_deg: -90.0,
+                ..t
+            };
+            let again = warped(back, &out, n, n, 0.0);
+            for (a, b) in again.iter().zip(&src) {
+                assert!((a - b).abs() < 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn a_small_rotation_keeps_the_centre_and_moves_the_edge_a_little() {
+        // A bright horizontal bar through the centre of a 29×29 image,
+        // rotated by 10° counter-clockwise: the centre pixel stays, the bar's
+        // right end rises by about 14·tan(10°) ≈ 2.5 rows.
+        let n = 29;
+        let mut src = vec![0.0; n * n];
+        (0..n).for_each(|x| src[14 * n + x] = 1.0);
+        let t = ShiftRotate {
+            angle_deg: 10.0,
+            dx: 0.0,
+            dy: 0.0,
+        };
+        let out = warped(t, &src, n, n, 0.0);
+        assert!((out[14 * n + 14] - 1.0).abs() < 1e-6);
+        let col = |x: usize| -> f32 {
+            let mass: f32 = (0..n).map(|y| out[y * n + x]).sum();
+            (0..n).map(|y| y as f32 * out[y * n + x]).sum::<f32>() / mass
+        };
+        assert!((col(26) - (14.0 - 12.0 * 10f32.to_radians().tan())).abs() < 0.1);
+        assert!((col(2) - (14.0 + 12.0 * 10f32.to_radians().tan())).abs() < 0.1);
+    }
+
+    #[test]
+    fn same_seed_same_output_and_draws_differ_between_images() {
+        let src: Vec<f32> = (0..3).flat_map(|_| image(28, 28)).collect();
+        let aug = Augment::new(2, 10.0);
+        let run = |seed| {
+            let mut out = vec![0.0; src.len()];
+            aug.apply_slice(&src, &mut out, 28, 28, &mut Rng::new(seed));
+            out
+        };
+        let (a, b, c) = (run(5), run(5), run(6));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a[..784], a[784..1568], "one draw per image");
+        let t = Tensor::from_vec(src.clone(), [3, 1, 28, 28]);
+        let via_tensor = aug.apply(&t, 28, 28, &mut Rng::new(5));
+        assert_eq!(via_tensor.dims(), [3, 1, 28, 28]);
+        assert_eq!(via_tensor.to_vec(), a);
+    }
+
+    #[test]
+    fn samples_stay_within_the_ranges() {
+        let aug = Augment::new(2, 10.0);
+        let mut rng = Rng::new(1);
+        let draws: Vec<ShiftRotate> = (0..2000).map(|_| aug.sample(&mut rng)).collect();
+        for d in &draws {
+            assert!((-10.0..10.0).contains(&d.angle_deg), "{d:?}");
+            assert!([-2.0, -1.0, 0.0, 1.0, 2.0].contains(&d.dx), "{d:?}");
+            assert!([-2.0, -1.0, 0.0, 1.0, 2.0].contains(&d.dy), "{d:?}");
+        }
+        for s in [-2.0, 2.0] {
+            assert!(draws.iter().any(|d| d.dx == s) && draws.iter().any(|d| d.dy == s));
+        }
+    }
+
+    #[test]
+    fn output_stays_within_the_input_range() {
+        let src = image(28, 28);
+        let (lo, hi) = src
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let mut rng = Rng::new(9);
+        for fill in [0.0, lo, hi] {
+            let aug = Augment::new(3, 45.0).with_fill(fill);
+            for _ in 0..50 {
+                let t = aug.sample(&mut rng);
+                for v in warped(t, &src, 28, 28, fill) {
+                    assert!(lo <= v && v <= hi, "{v} outside [{lo}, {hi}] for {t:?}");
+                }
+            }
+        }
+    }
+}
