@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 use matnet::backend::cpu::gemm;
-use matnet::{Rng, Tensor};
+use matnet::{Module, Rng, Tensor};
 use serde::Serialize;
 
 #[derive(Subcommand)]
