@@ -4,24 +4,37 @@
 //! Dimension letters used in every `# Shapes` section:
 //! `N` batch, `C` channels, `H` height, `W` width, `T` time steps,
 //! `D` features (`D_in`, `D_out` for a layer's input and output).
+//! In attention and transformer layers: `T` query and `S` key positions,
+//! `E` model width, `H` heads (not height there), `D_h = E/H` head size,
+//! `F` feed-forward width.
 //!
 //! Parameters are named and laid out as in PyTorch (`0.weight` of a Linear is
 //! `[D_out, D_in]`), so a matnet checkpoint is a PyTorch `state_dict`.
 
 mod activation;
+pub mod attention;
 mod conv;
 mod dropout;
+mod embedding;
 pub mod init;
 mod linear;
 pub mod loss;
+mod norm;
 mod sequential;
+mod transformer;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use attention::{AttnMask, MultiheadAttention};
 pub use conv::{AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d};
 pub use dropout::Dropout;
+pub use embedding::{Embedding, LearnedPositionalEncoding, SinusoidalPositionalEncoding};
 pub use init::Init;
 pub use linear::Linear;
+pub use norm::LayerNorm;
 pub use sequential::Sequential;
+pub use transformer::{
+    Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderLayer,
+};
 
 use crate::tensor::Tensor;
 
