@@ -3,7 +3,9 @@
 //!
 //! Dimension letters used in every `# Shapes` section:
 //! `N` batch, `C` channels, `H` height, `W` width, `T` time steps,
-//! `D` features (`D_in`, `D_out` for a layer's input and output).
+//! `D` features (`D_in`, `D_out` for a layer's input and output); in
+//! recurrent layers `H` is the hidden size, `L` the number of stacked layers
+//! and `G` the gate rows of a weight matrix (`4H` for an LSTM).
 //!
 //! Parameters are named and laid out as in PyTorch (`0.weight` of a Linear is
 //! `[D_out, D_in]`), so a matnet checkpoint is a PyTorch `state_dict`.
@@ -14,6 +16,7 @@ mod dropout;
 pub mod init;
 mod linear;
 pub mod loss;
+mod rnn;
 mod sequential;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
@@ -21,6 +24,7 @@ pub use conv::{AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, MaxPool
 pub use dropout::Dropout;
 pub use init::Init;
 pub use linear::Linear;
+pub use rnn::{Gru, Lstm, RecurrentWeights, Rnn, RnnConfig};
 pub use sequential::Sequential;
 
 use crate::tensor::Tensor;
