@@ -7,6 +7,8 @@
 //! In attention and transformer layers: `T` query and `S` key positions,
 //! `E` model width, `H` heads (not height there), `D_h = E/H` head size,
 //! `F` feed-forward width.
+//! In recurrent layers `H` is the hidden size, `L` the number of stacked
+//! layers and `G` the gate rows of a weight matrix (`4H` for an LSTM).
 //!
 //! Parameters are named and laid out as in PyTorch (`0.weight` of a Linear is
 //! `[D_out, D_in]`), so a matnet checkpoint is a PyTorch `state_dict`.
@@ -20,6 +22,7 @@ pub mod init;
 mod linear;
 pub mod loss;
 mod norm;
+mod rnn;
 mod sequential;
 mod transformer;
 
@@ -31,6 +34,7 @@ pub use embedding::{Embedding, LearnedPositionalEncoding, SinusoidalPositionalEn
 pub use init::Init;
 pub use linear::Linear;
 pub use norm::LayerNorm;
+pub use rnn::{Gru, Lstm, RecurrentWeights, Rnn, RnnConfig};
 pub use sequential::Sequential;
 pub use transformer::{
     Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderLayer,
