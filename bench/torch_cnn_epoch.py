@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_cnn import MODELS
+from torch_train import MODELS
 
 
 def read_idx(path):

@@ -19,34 +19,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from torch_train import synthetic_mnist, timed_epochs
 
 
 def torch_images_per_sec(batch, epochs, images, threads):
     torch.set_num_threads(threads)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(images, 784, generator=g)
-    y = torch.randint(0, 10, (images,), generator=g)
+    x, y = synthetic_mnist(images)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-
-    def epoch():
-        t = time.perf_counter()
-        for start in range(0, images, batch):
-            xb, yb = x[start:start + batch], y[start:start + batch]
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return images / (time.perf_counter() - t)
-
-    epoch()  # warm-up
-    per = [epoch() for _ in range(epochs)]
-    return sorted(per)[len(per) // 2], per
+    return timed_epochs(model, opt, x, y, batch, epochs)
 
 
 def matnet_images_per_sec(path, batches, epochs, images, threads):

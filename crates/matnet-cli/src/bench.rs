@@ -54,7 +54,7 @@ pub enum BenchCommand {
 
 /// Training throughput (images/s) of a CLI model (`--model lenet`, `cnn`,
 /// ...) with Adam (lr 1e-3) on MNIST-shaped synthetic data;
-/// bench/torch_cnn.py runs the same models and loop in PyTorch.
+/// bench/torch_train.py runs the same models and loop in PyTorch.
 #[derive(clap::Args)]
 pub struct TrainBench {
     /// Architecture, as `matnet train --model`.
@@ -268,7 +268,7 @@ fn throughput(
     (sorted[sorted.len() / 2], raw)
 }
 
-/// The same loop as bench/torch_cnn.py for one CLI model, Adam lr 1e-3,
+/// The same loop as bench/torch_train.py for one CLI model, Adam lr 1e-3,
 /// training mode (dropout active).
 fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
     use crate::models::{Model, ModelConfig};

@@ -7,6 +7,8 @@ use matnet::ops::conv::Conv2dParams;
 use matnet::{Rng, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::seq_models::{CellKind, RowReader, Vit, VitConfig};
+
 /// The architectures `--model` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -20,6 +22,14 @@ pub enum Arch {
     Lenet,
     /// conv 32 3×3, conv 64 3×3, max-pool, dropout, dense 128, dropout, dense 10.
     Cnn,
+    /// Elman RNN (eq. 4) reading the digit as 28 rows of 28 pixels.
+    Rnn,
+    /// LSTM reading the digit as 28 rows of 28 pixels.
+    Lstm,
+    /// GRU reading the digit as 28 rows of 28 pixels.
+    Gru,
+    /// Vision transformer: 7×7 patches, width 64, 2 pre-norm layers, 4 heads.
+    Vit,
 }
 
 impl Arch {
@@ -30,6 +40,10 @@ impl Arch {
             Arch::Mlp => "mlp",
             Arch::Lenet => "lenet",
             Arch::Cnn => "cnn",
+            Arch::Rnn => "rnn",
+            Arch::Lstm => "lstm",
+            Arch::Gru => "gru",
+            Arch::Vit => "vit",
         }
     }
 }
@@ -68,7 +82,8 @@ impl ModelConfig {
             hidden: match arch {
                 Arch::SeedMlp => vec![10],
                 Arch::Mlp => vec![512, 256],
-                Arch::Lenet | Arch::Cnn => Vec::new(),
+                Arch::Rnn | Arch::Lstm | Arch::Gru => vec![128],
+                Arch::Lenet | Arch::Cnn | Arch::Vit => Vec::new(),
             },
             dropout: 0.0,
             dataset: "mnist".into(),
@@ -101,6 +116,10 @@ pub enum Net {
     Layers(Sequential),
     /// The seed report's network (seed-mlp).
     SeedMlp(SeedMlp),
+    /// A recurrent network over image rows (rnn, lstm, gru).
+    Rows(RowReader),
+    /// A vision transformer (vit).
+    Vit(Vit),
 }
 
 impl Net {
@@ -108,7 +127,7 @@ impl Net {
     pub fn layers(&self) -> Option<&Sequential> {
         match self {
             Net::Layers(seq) => Some(seq),
-            Net::SeedMlp(_) => None,
+            _ => None,
         }
     }
 
@@ -116,6 +135,8 @@ impl Net {
         match self {
             Net::Layers(seq) => seq,
             Net::SeedMlp(m) => m,
+            Net::Rows(m) => m,
+            Net::Vit(m) => m,
         }
     }
 }
@@ -137,6 +158,8 @@ impl Module for Net {
         match self {
             Net::Layers(seq) => seq.set_training(training),
             Net::SeedMlp(m) => m.set_training(training),
+            Net::Rows(m) => m.set_training(training),
+            Net::Vit(m) => m.set_training(training),
         }
     }
 
@@ -248,6 +271,53 @@ impl Model {
                         .append(Dropout::new(0.5, seed.wrapping_add(2001)))
                         .append(Linear::new(128, config.classes, &mut rng)),
                 )
+            }
+            Arch::Rnn | Arch::Lstm | Arch::Gru => {
+                let kind = match config.arch {
+                    Arch::Rnn => CellKind::Rnn,
+                    Arch::Lstm => CellKind::Lstm,
+                    _ => CellKind::Gru,
+                };
+                let h = config.hidden.first().copied().unwrap_or(128);
+                if h == 0 || config.hidden.iter().any(|&x| x != h) {
+                    bail!(
+                        "{} takes equal hidden sizes, one per stacked layer, got {:?}",
+                        config.arch.name(),
+                        config.hidden
+                    );
+                }
+                let layers = config.hidden.len().max(1);
+                Net::Rows(RowReader::new(
+                    kind,
+                    (config.rows, config.cols),
+                    h,
+                    layers,
+                    config.classes,
+                    &mut rng,
+                ))
+            }
+            Arch::Vit => {
+                let c = VitConfig {
+                    patch: 7,
+                    dim: 64,
+                    depth: 2,
+                    heads: 4,
+                    dropout: config.dropout,
+                };
+                if !config.rows.is_multiple_of(c.patch) || !config.cols.is_multiple_of(c.patch) {
+                    bail!(
+                        "vit cuts images into {p}×{p} patches; {}×{} images do not divide",
+                        config.rows,
+                        config.cols,
+                        p = c.patch
+                    );
+                }
+                Net::Vit(Vit::new(
+                    (config.rows, config.cols),
+                    &c,
+                    config.classes,
+                    &mut rng,
+                ))
             }
         };
         Ok(Model { config, net })

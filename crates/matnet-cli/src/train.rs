@@ -124,6 +124,8 @@ struct Recipe {
     val: usize,
     normalize: Normalize,
     log_every: usize,
+    /// Global gradient-norm clip unless `--clip` says otherwise.
+    clip: Option<f32>,
 }
 
 fn recipe(arch: Arch) -> Recipe {
@@ -142,6 +144,7 @@ fn recipe(arch: Arch) -> Recipe {
             val: 8_400,
             normalize: Normalize::Unit,
             log_every: 10,
+            clip: None,
         },
         Arch::Mlp => Recipe {
             epochs: 10,
@@ -157,6 +160,7 @@ fn recipe(arch: Arch) -> Recipe {
             val: 5_000,
             normalize: Normalize::Standard,
             log_every: 1,
+            clip: None,
         },
         Arch::Lenet | Arch::Cnn => Recipe {
             epochs: if arch == Arch::Lenet { 10 } else { 12 },
@@ -170,6 +174,36 @@ fn recipe(arch: Arch) -> Recipe {
             val: 5_000,
             normalize: Normalize::Standard,
             log_every: 1,
+            clip: None,
+        },
+        // Row-by-row readers: clipping keeps the recurrent gradients tame.
+        Arch::Rnn | Arch::Lstm | Arch::Gru => Recipe {
+            epochs: 10,
+            batch_size: 64,
+            lr: 1e-3,
+            optimizer: OptKind::Adam,
+            schedule: ScheduleKind::Cosine,
+            hidden: vec![128],
+            dropout: 0.0,
+            pool: None,
+            val: 5_000,
+            normalize: Normalize::Standard,
+            log_every: 1,
+            clip: Some(1.0),
+        },
+        Arch::Vit => Recipe {
+            epochs: 12,
+            batch_size: 64,
+            lr: 1e-3,
+            optimizer: OptKind::Adam,
+            schedule: ScheduleKind::Cosine,
+            hidden: Vec::new(),
+            dropout: 0.1,
+            pool: None,
+            val: 5_000,
+            normalize: Normalize::Standard,
+            log_every: 1,
+            clip: Some(1.0),
         },
     }
 }
@@ -338,7 +372,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 );
             }
             let mut grads = loss.backward();
-            if let Some(max) = args.clip {
+            if let Some(max) = args.clip.or(r.clip) {
                 clip_grad_norm(&mut grads, &params, max);
             }
             opt.step(&grads);

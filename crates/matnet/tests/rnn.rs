@@ -511,3 +511,22 @@ fn recurrent_layers_fit_sequential() {
         1e-6,
     );
 }
+
+#[test]
+fn fused_lstm_cell_matches_its_composition_and_finite_differences() {
+    let (gates, c) = (randn(&[3, 8], 21), randn(&[3, 2], 22));
+    gradcheck("lstm_cell", vec![gates.clone(), c.clone()], |x| {
+        x[0].lstm_cell(&x[1])
+    });
+    // The same cell from ordinary ops: c' = σ(a_f)c + σ(a_i)tanh(a_g), h = σ(a_o)tanh(c').
+    let gate = |k: usize| gates.narrow(1, 2 * k, 2);
+    let c_new = gate(1)
+        .sigmoid()
+        .mul(&c)
+        .add(&gate(0).sigmoid().mul(&gate(2).tanh()));
+    let h_new = gate(3).sigmoid().mul(&c_new.tanh());
+    let want = Tensor::cat(&[h_new, c_new], 1).to_vec();
+    for (g, w) in gates.lstm_cell(&c).to_vec().iter().zip(&want) {
+        assert!((g - w).abs() < 1e-6, "lstm_cell {g} vs composed {w}");
+    }
+}

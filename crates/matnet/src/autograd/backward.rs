@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use super::{BinaryOp, Gradients, Op, UnaryOp, no_grad};
 use crate::ops::conv::conv2d_weight_grad;
+use crate::ops::recurrent::lstm_cell_grads;
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -207,6 +208,10 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
             x.tracks_grad().then(|| g.conv2d_op(w, *s)),
             w.tracks_grad().then(|| conv2d_weight_grad(g, x, s)),
         ],
+        Op::LstmCell(gates, c) => {
+            let (ga, gc) = lstm_cell_grads(gates, c, g);
+            vec![Some(ga), Some(gc)]
+        }
         Op::MaxPool2d(_, idx, size) => vec![Some(g.max_unpool2d_op(idx, *size))],
         Op::MaxUnpool2d(x, idx) => {
             // Reading back the placed positions: a gather over each plane.

@@ -96,6 +96,8 @@ pub enum Op {
     MaxPool2d(Tensor, Tensor, (usize, usize)),
     /// Values placed at given plane indices (values, indices).
     MaxUnpool2d(Tensor, Tensor),
+    /// The fused LSTM cell (gate pre-activations, previous cell state).
+    LstmCell(Tensor, Tensor),
 }
 
 impl Op {
@@ -105,7 +107,8 @@ impl Op {
             Op::Binary(a, b, _)
             | Op::Matmul(a, b)
             | Op::Conv2d(a, b, _)
-            | Op::ConvTranspose2d(a, b, _) => vec![a, b],
+            | Op::ConvTranspose2d(a, b, _)
+            | Op::LstmCell(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Unary(x, _)
             | Op::Affine(x, _, _)
@@ -174,6 +177,7 @@ impl Op {
             Op::ConvTranspose2d(..) => "conv_transpose2d",
             Op::MaxPool2d(..) => "max_pool2d",
             Op::MaxUnpool2d(..) => "max_unpool2d",
+            Op::LstmCell(..) => "lstm_cell",
         }
     }
 }

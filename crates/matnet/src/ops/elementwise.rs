@@ -98,7 +98,7 @@ impl Tensor {
 
     /// `eˣ` elementwise.
     pub fn exp(&self) -> Tensor {
-        self.unary(UnaryOp::Exp, f32::exp)
+        self.unary(UnaryOp::Exp, cpu::math::exp)
     }
 
     /// Natural logarithm elementwise.
@@ -128,12 +128,12 @@ impl Tensor {
 
     /// Logistic sigmoid `1 / (1 + e⁻ˣ)`, stable for large |x|.
     pub fn sigmoid(&self) -> Tensor {
-        self.unary(UnaryOp::Sigmoid, sigmoid)
+        self.unary(UnaryOp::Sigmoid, cpu::math::sigmoid)
     }
 
     /// Hyperbolic tangent.
     pub fn tanh(&self) -> Tensor {
-        self.unary(UnaryOp::Tanh, f32::tanh)
+        self.unary(UnaryOp::Tanh, cpu::math::tanh)
     }
 
     /// GELU with the exact normal CDF: `x·Φ(x)` (PyTorch's default form).
@@ -242,15 +242,6 @@ comparisons! {
     le, le_scalar, <=, "<=";
     gt, gt_scalar, >, ">";
     ge, ge_scalar, >=, ">=";
-}
-
-fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// Standard normal CDF through erfc, Chebyshev-fitted with relative error

@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod index;
 pub mod matmul;
 pub mod movement;
+pub mod recurrent;
 pub mod reduce;
 
 use std::sync::RwLockReadGuard;

@@ -3,7 +3,9 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod math;
 pub mod pool;
+pub mod recurrent;
 mod reduce;
 mod strided;
 

@@ -226,16 +226,13 @@ fn step(
     match cell {
         Cell::Rnn => (plus_hp(xt.clone(), hp).tanh(), None),
         Cell::Lstm => {
+            // One fused op for the gates and the state update (see
+            // `Tensor::lstm_cell`); a zero state is a zero matrix here.
             let gates = plus_hp(xt.clone(), hp);
-            let i = gate(&gates, 0, 1).sigmoid();
-            let g = gate(&gates, 2, 1).tanh();
-            let o = gate(&gates, 3, 1).sigmoid();
-            let ig = i.mul(&g);
-            let c = match c {
-                Some(c) => gate(&gates, 1, 1).sigmoid().mul(c).add(&ig),
-                None => ig,
-            };
-            (o.mul(&c.tanh()), Some(c))
+            let n = gates.dims()[0];
+            let c_prev = c.cloned().unwrap_or_else(|| Tensor::zeros([n, hidden]));
+            let hc = gates.lstm_cell(&c_prev);
+            (hc.narrow(1, 0, hidden), Some(hc.narrow(1, hidden, hidden)))
         }
         Cell::Gru => {
             let rz = plus_hp(gate(xt, 0, 2), hp.as_ref().map(|hp| gate(hp, 0, 2))).sigmoid();

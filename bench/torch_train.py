@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Training throughput of LeNet-5 and the `cnn` model, in PyTorch and matnet.
+"""Training throughput of the CLI's models (LeNet-5, `cnn`, `lstm`, `vit`), in
+PyTorch and matnet.
 
-Both sides build the same architectures as `matnet train --model lenet|cnn`
+Both sides build the same architectures as `matnet train --model NAME`
 and run the same loop: one pre-generated float32 tensor of uniform [0, 1)
 MNIST-shaped images with random labels, contiguous batches (views), forward
 in training mode (dropout active), cross-entropy, backward, Adam (lr 1e-3).
@@ -12,8 +13,8 @@ after the PyTorch measurement of the same model, with MATNET_NUM_THREADS set
 to the same thread count, so both sides see the same machine state; the
 ratio printed is matnet / torch, per round and as the median over rounds.
 
-Usage: python3 bench/torch_cnn.py [--threads 2] [--batch 64] [--images 6400]
-                                  [--epochs 3] [--rounds 3] [--models lenet,cnn]
+Usage: python3 bench/torch_train.py [--threads 2] [--batch 64] [--images 6400]
+                                  [--epochs 3] [--rounds 3] [--models lenet,cnn,lstm,vit]
                                   [--matnet PATH]
 """
 import argparse
@@ -46,18 +47,54 @@ def cnn():
         nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
 
 
-MODELS = {"lenet": lenet, "cnn": cnn}
+class RowLstm(nn.Module):
+    """The digit as 28 rows of 28 pixels, LSTM(28 -> 128), linear on h_T."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(28, 128, batch_first=True)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, (h, _) = self.rnn(x.view(-1, 28, 28))
+        return self.fc(h[-1])
 
 
-def torch_images_per_sec(name, batch, epochs, images, threads):
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
+class Vit(nn.Module):
+    """7×7 patches -> Linear(49, 64) + learned positions, 2 pre-norm GELU
+    encoder layers (4 heads, feed-forward 128, dropout 0.1), final LayerNorm,
+    mean over patches, Linear(64, 10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(49, 64)
+        self.pos = nn.Parameter(torch.randn(16, 64) * 0.02)
+        layer = nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, dropout=0.1,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(64),
+                                             enable_nested_tensor=False)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        n = x.shape[0]
+        p = x.view(n, 4, 7, 4, 7).permute(0, 1, 3, 2, 4).reshape(n, 16, 49)
+        h = self.encoder(self.embed(p) + self.pos)
+        return self.fc(h.mean(1))
+
+
+MODELS = {"lenet": lenet, "cnn": cnn, "lstm": RowLstm, "vit": Vit}
+
+
+def synthetic_mnist(images):
+    """Uniform [0, 1) MNIST-shaped rows and random labels (seeded)."""
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(images, 784, generator=g)
-    y = torch.randint(0, 10, (images,), generator=g)
-    model = MODELS[name]()
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return torch.rand(images, 784, generator=g), torch.randint(0, 10, (images,), generator=g)
+
+
+def timed_epochs(model, opt, x, y, batch, epochs):
+    """One warm-up epoch, then `epochs` timed ones over contiguous batches;
+    returns (median images/s, every epoch's figure)."""
+    images = len(x)
 
     def epoch():
         t = time.perf_counter()
@@ -71,7 +108,17 @@ def torch_images_per_sec(name, batch, epochs, images, threads):
 
     epoch()  # warm-up
     per = [epoch() for _ in range(epochs)]
-    return statistics.median(per)
+    return statistics.median(per), per
+
+
+def torch_images_per_sec(name, batch, epochs, images, threads):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x, y = synthetic_mnist(images)
+    model = MODELS[name]()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return timed_epochs(model, opt, x, y, batch, epochs)[0]
 
 
 def matnet_images_per_sec(path, name, batch, epochs, images, threads):
