@@ -530,3 +530,42 @@ fn fused_lstm_cell_matches_its_composition_and_finite_differences() {
         assert!((g - w).abs() < 1e-6, "lstm_cell {g} vs composed {w}");
     }
 }
+
+/// The fused LSTM layer (full BPTT) against the step-by-step composition
+/// (taken when a truncation window is set; one longer than the sequence
+/// truncates nothing), at a hidden size with full 8-lane blocks and a
+/// remainder (H = 19), two layers: outputs and every gradient agree.
+#[test]
+fn fused_lstm_layer_matches_the_step_by_step_composition() {
+    use matnet::Rng;
+    use matnet::nn::{Lstm, Module, RnnConfig};
+    let (n, t, d, h) = (3, 6, 5, 19);
+    let x = randn(&[n, t, d], 31).requires_grad();
+    let (h0, c0) = (randn(&[2, n, h], 32), randn(&[2, n, h], 33));
+    let run = |tbptt: Option<usize>| {
+        let cfg = RnnConfig {
+            num_layers: 2,
+            batch_first: true,
+            tbptt,
+            ..Default::default()
+        };
+        let lstm = Lstm::new(d, h, cfg, &mut Rng::new(7));
+        let (out, (h_n, c_n)) = lstm.forward_with_state(&x, Some((&h0, &c0)));
+        let r = randn(out.dims(), 34);
+        let loss = out
+            .mul(&r)
+            .sum_all()
+            .add(&h_n.sum_all())
+            .add(&c_n.mul_scalar(0.5).sum_all());
+        let grads = loss.backward();
+        let mut all = out.to_vec();
+        all.extend(grads.get(&x).expect("grad x").to_vec());
+        for p in lstm.parameters() {
+            all.extend(grads.get(&p).expect("grad of a weight").to_vec());
+        }
+        all
+    };
+    let (fused, composed) = (run(None), run(Some(1000)));
+    let want: Vec<f64> = composed.iter().map(|&v| v as f64).collect();
+    assert_close("fused LSTM layer vs composition", &fused, &want, 1e-5, 1e-6);
+}

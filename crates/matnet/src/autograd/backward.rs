@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::{BinaryOp, Gradients, Op, UnaryOp, no_grad};
 use crate::ops::conv::conv2d_weight_grad;
-use crate::ops::recurrent::lstm_cell_grads;
+use crate::ops::recurrent::{lstm_cell_grads, lstm_layer_grads};
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -212,6 +212,10 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
             let (ga, gc) = lstm_cell_grads(gates, c, g);
             vec![Some(ga), Some(gc)]
         }
+        Op::LstmLayer(xp, w, h0, c0, gates) => lstm_layer_grads([xp, w, h0, c0], gates, out, g)
+            .into_iter()
+            .map(Some)
+            .collect(),
         Op::MaxPool2d(_, idx, size) => vec![Some(g.max_unpool2d_op(idx, *size))],
         Op::MaxUnpool2d(x, idx) => {
             // Reading back the placed positions: a gather over each plane.

@@ -98,6 +98,9 @@ pub enum Op {
     MaxUnpool2d(Tensor, Tensor),
     /// The fused LSTM cell (gate pre-activations, previous cell state).
     LstmCell(Tensor, Tensor),
+    /// A fused LSTM layer (input projections, W_hh, h0, c0) and the gate
+    /// pre-activations its forward pass saved for the backward pass.
+    LstmLayer(Tensor, Tensor, Tensor, Tensor, Tensor),
 }
 
 impl Op {
@@ -131,6 +134,7 @@ impl Op {
             | Op::MaxPool2d(x, _, _)
             | Op::MaxUnpool2d(x, _) => vec![x],
             Op::Cat(xs, _) => xs.iter().collect(),
+            Op::LstmLayer(xp, w, h0, c0, _) => vec![xp, w, h0, c0],
         }
     }
 
@@ -178,6 +182,7 @@ impl Op {
             Op::MaxPool2d(..) => "max_pool2d",
             Op::MaxUnpool2d(..) => "max_unpool2d",
             Op::LstmCell(..) => "lstm_cell",
+            Op::LstmLayer(..) => "lstm_layer",
         }
     }
 }

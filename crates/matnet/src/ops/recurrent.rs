@@ -49,3 +49,90 @@ pub(crate) fn lstm_cell_grads(gates: &Tensor, c_prev: &Tensor, g: &Tensor) -> (T
         Tensor::from_parts(gc, c_prev.shape().clone(), None),
     )
 }
+
+impl Tensor {
+    /// A whole LSTM layer over time, fused: from the input projections
+    /// `self = xp` (`xp_t = x_t·W_ihᵀ + b_ih + b_hh`), the recurrent weight
+    /// and the initial state, every step's `[h_t | c_t]`:
+    /// `a_t = xp_t + h_{t−1}·W_hhᵀ`, then [`Tensor::lstm_cell`]'s update.
+    /// Its backward sweeps time once and forms `grad_W_hh` as one product.
+    ///
+    /// # Shapes
+    /// `self [T, N, 4H]`, `w_hh [4H, H]`, `h0`, `c0` `[N, H]` -> `[T, N, 2H]`.
+    pub fn lstm_layer(&self, w_hh: &Tensor, h0: &Tensor, c0: &Tensor) -> Tensor {
+        let d = lstm_dims(self, w_hh);
+        assert!(
+            h0.dims() == [d.n, d.h] && c0.dims() == [d.n, d.h],
+            "lstm_layer: initial state {:?} / {:?} is not [N, H] = [{}, {}]",
+            h0.shape(),
+            c0.shape(),
+            d.n,
+            d.h
+        );
+        let (out, gates) = self.with_data(|xp| {
+            w_hh.with_data(|w| {
+                h0.with_data(|h| {
+                    c0.with_data(|c| cpu::recurrent::lstm_layer_forward(xp, w, h, c, d))
+                })
+            })
+        });
+        let gates = Tensor::from_parts(gates, self.shape().clone(), None);
+        Tensor::from_parts(
+            out,
+            Shape::new([d.t, d.n, 2 * d.h]),
+            Some(Op::LstmLayer(
+                self.clone(),
+                w_hh.clone(),
+                h0.clone(),
+                c0.clone(),
+                gates,
+            )),
+        )
+    }
+}
+
+fn lstm_dims(xp: &Tensor, w_hh: &Tensor) -> cpu::recurrent::LstmDims {
+    assert!(
+        xp.rank() == 3
+            && w_hh.rank() == 2
+            && w_hh.dims()[0] == 4 * w_hh.dims()[1]
+            && xp.dims()[2] == w_hh.dims()[0],
+        "lstm_layer: projections {:?} and W_hh {:?} are not [T, N, 4H] and [4H, H]",
+        xp.shape(),
+        w_hh.shape()
+    );
+    cpu::recurrent::LstmDims {
+        t: xp.dims()[0],
+        n: xp.dims()[1],
+        h: w_hh.dims()[1],
+    }
+}
+
+/// Gradients of [`Tensor::lstm_layer`]'s inputs `(xp, W_hh, h0, c0)` from
+/// its output `out`, the saved gate pre-activations and the output
+/// gradient `g`. Used by its backward rule; records no op.
+pub(crate) fn lstm_layer_grads(
+    [xp, w_hh, h0, c0]: [&Tensor; 4],
+    gates: &Tensor,
+    out: &Tensor,
+    g: &Tensor,
+) -> [Tensor; 4] {
+    let d = lstm_dims(xp, w_hh);
+    let (ga, gw, gh, gc) = w_hh.with_data(|w| {
+        h0.with_data(|h| {
+            c0.with_data(|c| {
+                gates.with_data(|a| {
+                    out.with_data(|o| {
+                        g.with_data(|g| cpu::recurrent::lstm_layer_backward(w, h, c, a, o, g, d))
+                    })
+                })
+            })
+        })
+    });
+    [
+        Tensor::from_parts(ga, xp.shape().clone(), None),
+        Tensor::from_parts(gw, w_hh.shape().clone(), None),
+        Tensor::from_parts(gh, h0.shape().clone(), None),
+        Tensor::from_parts(gc, c0.shape().clone(), None),
+    ]
+}

@@ -18,8 +18,13 @@ pub fn exp(x: f32) -> f32 {
     let xc = x.clamp(-87.336_54, 88.722_83);
     // Round to nearest by adding and subtracting 1.5·2²³: plain adds that
     // vectorise, where `f32::round` is a libm call without SSE4.1.
+    // The same addition also leaves n as an integer in the low mantissa
+    // bits, read without a float→int conversion (whose saturating Rust
+    // semantics kept the loop scalar).
     const MAGIC: f32 = 12_582_912.0;
-    let n = (xc * LOG2E + MAGIC) - MAGIC;
+    let shifted = xc * LOG2E + MAGIC;
+    let n = shifted - MAGIC;
+    let n_int = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -30,20 +35,14 @@ pub fn exp(x: f32) -> f32 {
     let e = p * r * r + r + 1.0;
     // 2ⁿ as two factors built in the exponent field: n ∈ [-126, 128] after
     // the clamp, and each half stays a normal float.
-    let n = n as i32;
+    let n = n_int;
     let pow2 = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
     let y = e * pow2(n / 2) * pow2(n - n / 2);
     // Past the clamp the true value is ∞ or (sub)normal-tiny; the clamp only
-    // keeps the exponent trick in range. NaN passes through.
-    if x > 88.722_83 {
-        f32::INFINITY
-    } else if x < -87.336_54 {
-        0.0
-    } else if x.is_nan() {
-        x
-    } else {
-        y
-    }
+    // keeps the exponent trick in range. Selects, not branches, so loops
+    // vectorise; NaN propagates through the arithmetic.
+    let y = if x > 88.722_83 { f32::INFINITY } else { y };
+    if x < -87.336_54 { 0.0 } else { y }
 }
 
 /// `1 / (1 + e⁻ˣ)`.

@@ -112,23 +112,22 @@ pub(super) fn run(
     let mut c_n = Vec::with_capacity(num_layers);
     for (k, w) in layers.iter().enumerate() {
         let layer_state = |s: Option<&Tensor>| s.map(|s| s.narrow(0, k, 1).squeeze(0));
-        let (steps, h, c) = run_layer(cell, k, w, &input, layer_state(h0), layer_state(c0), tbptt);
+        let (seq, h, c) = run_layer(cell, k, w, &input, layer_state(h0), layer_state(c0), tbptt);
         h_n.push(h);
         c_n.extend(c);
-        // The last layer's sequence is stacked straight into the caller's layout.
-        let time_dim = if k + 1 == num_layers && batch_first {
-            1
-        } else {
-            0
-        };
-        input = Tensor::stack(&steps, time_dim);
+        input = seq;
     }
+    let out = if batch_first {
+        input.transpose(0, 1)
+    } else {
+        input
+    };
     let c_n = (cell == Cell::Lstm).then(|| Tensor::stack(&c_n, 0));
-    (input, Tensor::stack(&h_n, 0), c_n)
+    (out, Tensor::stack(&h_n, 0), c_n)
 }
 
-/// One layer over a time-major `[T, N, D]` input: the hidden states `h_t`
-/// (`[N, H]` each) and the final `h` and `c`. A missing initial state is
+/// One layer over a time-major `[T, N, D]` input: the hidden states
+/// `[T, N, H]` and the final `h` and `c`. A missing initial state is
 /// zero; its terms are skipped rather than multiplied by zeros.
 fn run_layer(
     cell: Cell,
@@ -138,7 +137,7 @@ fn run_layer(
     mut h: Option<Tensor>,
     mut c: Option<Tensor>,
     tbptt: Option<usize>,
-) -> (Vec<Tensor>, Tensor, Option<Tensor>) {
+) -> (Tensor, Tensor, Option<Tensor>) {
     let name = cell.name();
     let (t_len, n, d) = (input.dims()[0], input.dims()[1], input.dims()[2]);
     let hidden = w.weight_hh.dims()[1];
@@ -185,6 +184,19 @@ fn run_layer(
     if let Some(b) = bias {
         xp = xp.add(&b);
     }
+    if cell == Cell::Lstm && tbptt.is_none() {
+        // The fused layer op: one kernel runs the recurrence, and its
+        // backward sweeps time once (see `Tensor::lstm_layer`).
+        let zeros = || Tensor::zeros([n, hidden]);
+        let (h0, c0) = (h.unwrap_or_else(zeros), c.unwrap_or_else(zeros));
+        let hc = xp.reshape([t_len, n, g]).lstm_layer(&w.weight_hh, &h0, &c0);
+        let last = hc.narrow(0, t_len - 1, 1).squeeze(0);
+        return (
+            hc.narrow(2, 0, hidden),
+            last.narrow(1, 0, hidden),
+            Some(last.narrow(1, hidden, hidden)),
+        );
+    }
     let xs = time_steps(&xp.reshape([t_len, n, g]));
 
     let w_hh_t = w.weight_hh.t();
@@ -201,7 +213,7 @@ fn run_layer(
         h = Some(new_h);
     }
     let h = h.expect("at least one time step");
-    (out, h, c)
+    (Tensor::stack(&out, 0), h, c)
 }
 
 /// One time step of `cell`: the new `h` (and, for an LSTM, `c`) from the
