@@ -1,6 +1,7 @@
-//! `matnet inspect`: pictures of a convolutional network: what its first
-//! layer looks for (the filters) and what every convolution responds to in
-//! one image (the feature maps).
+//! `matnet inspect`: pictures of a network for one image. For a
+//! convolutional network: what its first layer looks for (the filters) and
+//! what every convolution responds to (the feature maps). For a vision
+//! transformer: each layer's attention maps, `softmax(Q·Kᵀ/√d)` per head.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -11,12 +12,14 @@ use matnet::nn::Module;
 use matnet::{Tensor, no_grad};
 
 use crate::evaluate::load_model;
-use crate::predict::{prepare_digit, to_input};
-use crate::train::parse_normalize;
+use crate::models::{Model, Net};
+use crate::predict::image_input;
+use crate::seq_models::Vit;
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// A checkpoint written by `matnet train` for a model with convolutions (lenet, cnn).
+    /// A checkpoint written by `matnet train` for a model with convolutions
+    /// (lenet, cnn) or a vision transformer (vit).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// The image to run through the network: a PNG, prepared as `matnet predict` does.
@@ -34,6 +37,9 @@ const SEPARATOR: Rgb<u8> = Rgb([40, 80, 160]);
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let model = load_model(&args.checkpoint)?;
+    if let Net::Vit(vit) = &model.net {
+        return inspect_vit(&args, &model, vit);
+    }
     let arch = model.config.arch.name();
     // A layer with a 4-D `weight` is a convolution ([C_out, C_in, kh, kw]);
     // the layers are trait objects, and their parameters are the one thing
@@ -52,40 +58,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let (Some(seq), Some((first, weight))) = (model.net.layers(), convs.first()) else {
         bail!("inspect: model '{arch}' has no convolutional layers");
     };
-    let (rows, cols) = (model.config.rows, model.config.cols);
-    let pixels = prepare_digit(&args.image, rows, cols)?;
-    let x = to_input(
-        &pixels,
-        parse_normalize(&model.config.normalize)?,
-        rows * cols,
-    );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-
     let _g = no_grad();
+    let (pixels, x) = prepare(&args, &model)?;
     let outputs = seq.forward_all(&x);
-    let probs = outputs
-        .last()
-        .context("inspect: the model has no layers")?
-        .softmax(-1)
-        .to_vec();
-    let best = (0..probs.len())
-        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-        .unwrap_or(0);
-    println!(
-        "{}: {arch}, {} predicted as {best} ({:.1}%)",
-        args.checkpoint.display(),
-        args.image.display(),
-        100.0 * probs.get(best).copied().unwrap_or(0.0)
+    report(
+        &args,
+        arch,
+        outputs.last().context("inspect: the model has no layers")?,
     );
-
-    let grey: Vec<f32> = pixels.iter().map(|&p| p as f32).collect();
-    let path = args.out.join("input.png");
-    let (w, h) = write_grid(&path, &[&grey], rows, cols, 1)?;
-    println!(
-        "  {}  the {rows}×{cols} input as the model sees it ({w}×{h} px)",
-        path.display()
-    );
+    let (rows, cols) = (model.config.rows, model.config.cols);
+    write_input(&args, &pixels, rows, cols)?;
 
     let describe = |i: usize| seq.layers()[i].describe();
     let d = weight.dims();
@@ -119,6 +101,81 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             "  {}  {c} feature maps of layer {i} {}, {mh}×{mw} each ({w}×{h} px)",
             path.display(),
             describe(*i)
+        );
+    }
+    Ok(())
+}
+
+/// The image as the model's input: `(pixels, [1, rows·cols])`; creates the
+/// output directory.
+fn prepare(args: &InspectArgs, model: &Model) -> anyhow::Result<(Vec<u8>, Tensor)> {
+    let (pixels, x) = image_input(&args.image, model)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    Ok((pixels, x))
+}
+
+/// Prints the predicted class and its probability from the logits `[1, classes]`.
+fn report(args: &InspectArgs, arch: &str, logits: &Tensor) {
+    let probs = logits.softmax(-1).to_vec();
+    let best = (0..probs.len())
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap_or(0);
+    println!(
+        "{}: {arch}, {} predicted as {best} ({:.1}%)",
+        args.checkpoint.display(),
+        args.image.display(),
+        100.0 * probs.get(best).copied().unwrap_or(0.0)
+    );
+}
+
+/// Writes `input.png`: the prepared image.
+fn write_input(args: &InspectArgs, pixels: &[u8], rows: usize, cols: usize) -> anyhow::Result<()> {
+    let grey: Vec<f32> = pixels.iter().map(|&p| p as f32).collect();
+    let path = args.out.join("input.png");
+    let (w, h) = write_grid(&path, &[&grey], rows, cols, 1)?;
+    println!(
+        "  {}  the {rows}×{cols} input as the model sees it ({w}×{h} px)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// A vision transformer's attention for the image: per layer, each head's
+/// `P×P` matrix (row = attending patch, column = attended patch), and how
+/// much attention each patch receives (averaged over heads and rows),
+/// drawn on the patch grid so it lines up with the digit.
+fn inspect_vit(args: &InspectArgs, model: &Model, vit: &Vit) -> anyhow::Result<()> {
+    let _g = no_grad();
+    let (pixels, x) = prepare(args, model)?;
+    let (logits, maps) = vit.forward_attn(&x);
+    report(args, model.config.arch.name(), &logits);
+    let (rows, cols) = (model.config.rows, model.config.cols);
+    write_input(args, &pixels, rows, cols)?;
+    let (gh, gw) = (rows / vit.patch_size(), cols / vit.patch_size());
+    for (k, a) in maps.iter().enumerate() {
+        let &[_, heads, p, _] = a.dims() else {
+            bail!(
+                "inspect: attention of shape {:?}, not [1, H, P, P]",
+                a.dims()
+            );
+        };
+        let values = a.to_vec();
+        let per_head: Vec<&[f32]> = values.chunks_exact(p * p).collect();
+        let path = args.out.join(format!("attention{}_heads.png", k + 1));
+        let (w, h) = write_grid(&path, &per_head, p, p, heads)?;
+        println!(
+            "  {}  layer {} attention, {heads} heads of {p}×{p} (row attends to column) ({w}×{h} px)",
+            path.display(),
+            k + 1
+        );
+        let received = a.mean(&[1, 2], false).to_vec(); // [1, P] → P values
+        let path = args.out.join(format!("attention{}_received.png", k + 1));
+        let (w, h) = write_grid(&path, &[&received], gh, gw, 1)?;
+        println!(
+            "  {}  layer {} attention received per patch, on the {gh}×{gw} patch grid ({w}×{h} px)",
+            path.display(),
+            k + 1
         );
     }
     Ok(())

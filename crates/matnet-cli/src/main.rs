@@ -8,6 +8,7 @@ mod explain;
 mod inspect;
 mod models;
 mod predict;
+mod reverse;
 mod seq_models;
 mod train;
 

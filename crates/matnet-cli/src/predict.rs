@@ -9,6 +9,7 @@ use matnet::Tensor;
 use matnet::data::Normalize;
 
 use crate::evaluate::load_model;
+use crate::models::Model;
 use crate::train::parse_normalize;
 
 #[derive(clap::Args)]
@@ -20,15 +21,22 @@ pub struct PredictArgs {
     pub image: PathBuf,
 }
 
-pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let model = load_model(&args.checkpoint)?;
+/// A PNG prepared for `model`: its `rows×cols` pixels and the input row
+/// `[1, rows·cols]`, normalised as the model was trained.
+pub fn image_input(path: &Path, model: &Model) -> anyhow::Result<(Vec<u8>, Tensor)> {
     let (rows, cols) = (model.config.rows, model.config.cols);
-    let pixels = prepare_digit(&args.image, rows, cols)?;
+    let pixels = prepare_digit(path, rows, cols)?;
     let x = to_input(
         &pixels,
         parse_normalize(&model.config.normalize)?,
         rows * cols,
     );
+    Ok((pixels, x))
+}
+
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let model = load_model(&args.checkpoint)?;
+    let (_, x) = image_input(&args.image, &model)?;
     let _g = matnet::no_grad();
     let probs = model.logits(&x).softmax(-1).to_vec();
     let mut order: Vec<usize> = (0..probs.len()).collect();

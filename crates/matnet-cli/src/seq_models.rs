@@ -154,6 +154,11 @@ impl Vit {
         }
     }
 
+    /// Patch side in pixels.
+    pub fn patch_size(&self) -> usize {
+        self.patch
+    }
+
     /// `[N, rows·cols] -> [N, P, patch²]`, patches in row-major order.
     pub fn patches(&self, x: &Tensor) -> Tensor {
         let (n, p) = (x.dims()[0], self.patch);

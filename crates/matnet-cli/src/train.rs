@@ -18,6 +18,15 @@ use crate::chart;
 use crate::evaluate::{evaluate, print_report};
 use crate::models::{Arch, Model, ModelConfig};
 
+/// Tasks `--task` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Task {
+    /// Image classification on an IDX dataset.
+    Images,
+    /// Reverse a sequence of digits (attention model, causal mask).
+    Reverse,
+}
+
 /// Optimizers `--optimizer` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OptKind {
@@ -45,9 +54,23 @@ pub enum ScheduleKind {
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
+    /// What to learn: classify images (`--model`), or `reverse`, a generated
+    /// sequence task for an attention model (digits in, the same digits
+    /// reversed out).
+    #[arg(long, value_enum, default_value = "images")]
+    pub task: Task,
     /// Architecture to train.
     #[arg(long, value_enum, default_value = "mlp")]
     pub model: Arch,
+    /// reverse: digits per sequence.
+    #[arg(long, default_value_t = 8)]
+    pub seq_len: usize,
+    /// reverse: training steps (each a fresh batch of random sequences).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// reverse: held-out sequences for the exact-match score.
+    #[arg(long, default_value_t = 2000)]
+    pub held_out: usize,
     /// Dataset: mnist or fashion-mnist (any dataset in MNIST's IDX layout).
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
@@ -222,6 +245,20 @@ pub struct EpochMetrics {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if args.task == Task::Reverse {
+        return crate::reverse::run(crate::reverse::ReverseArgs {
+            len: args.seq_len,
+            steps: args.steps,
+            batch_size: args.batch_size.unwrap_or(64),
+            lr: args.lr.unwrap_or(1e-3),
+            seed: args.seed,
+            held_out: args.held_out,
+            out: args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs/reverse")),
+        });
+    }
     let r = recipe(args.model);
     let epochs = args.epochs.unwrap_or(r.epochs);
     let lr = args.lr.unwrap_or(r.lr);
