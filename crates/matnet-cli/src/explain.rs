@@ -57,6 +57,49 @@ fn transposed(s: &Shape) -> Shape {
     Shape::new(d)
 }
 
+/// The GEMM work of the fused ops, from their recorded shapes: convolution
+/// `2·(output)·(C/g·kh·kw)` per pass; the LSTM layer `2·T·N·4H·H` for the
+/// recurrent products plus its gate arithmetic.
+fn fused_flops(op: &str, e: &OpEvent) -> f64 {
+    let (x, w) = (&e.inputs[0].1, &e.inputs[1].1);
+    let per_out = |s: &Shape| (s.dims()[1] * s.dims()[2] * s.dims()[3]) as f64;
+    match op {
+        "conv2d" => 2.0 * e.output.1.numel() as f64 * per_out(w),
+        "conv_transpose2d" => 2.0 * x.numel() as f64 * per_out(w),
+        _ => {
+            let (t, n, g) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+            (2 * t * n * g * w.dims()[1] + 10 * t * n * g / 4) as f64
+        }
+    }
+}
+
+/// A fused op's forward line: its matrix form and flops.
+fn fused_forward(op: &str, o: &str, a: &str, b: &str, e: &OpEvent) -> (String, f64) {
+    let text = match op {
+        "conv2d" => format!("{o} = {b} · im2col({a}), one image at a time"),
+        "conv_transpose2d" => format!("{o} = col2im({b}ᵀ · {a}), one image at a time"),
+        _ => format!("{o} = LSTM over time: a_t = {a}_t + h_(t-1)·{b}ᵀ, gates, c_t, h_t"),
+    };
+    (text, fused_flops(op, e))
+}
+
+/// A fused op's backward line for input `k`: the gradient's matrix form and flops.
+fn fused_backward(op: &str, k: usize, gname: &str, g: &str, e: &OpEvent) -> (String, f64) {
+    let f = fused_flops(op, e);
+    match (op, k) {
+        ("conv2d", 0) => (format!("{gname} = col2im(Wᵀ · {g}) (conv_transpose2d)"), f),
+        ("conv2d", _) => (format!("{gname} = Σ_images {g} · im2col(x)ᵀ"), f),
+        ("conv_transpose2d", 0) => (format!("{gname} = W · im2col({g}) (conv2d)"), f),
+        ("conv_transpose2d", _) => (format!("{gname} = Σ_images x · im2col({g})ᵀ"), f),
+        ("lstm_layer", 0) => (
+            format!("{gname} = gate gradients, swept back over time from {g}"),
+            f,
+        ),
+        ("lstm_layer", 1) => (format!("{gname} = Σ_t g_a_tᵀ · h_(t-1), one product"), f),
+        _ => (format!("{gname} = state gradient at t = 0"), 0.0),
+    }
+}
+
 pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let default_batch = if args.model == Arch::SeedMlp {
         33_600
@@ -166,6 +209,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
                     "softmax" | "log_softmax" => {
                         (format!("{o} = {}({a}) along each row", e.op), 5.0 * numel)
                     }
+                    "conv2d" | "conv_transpose2d" | "lstm_layer" => {
+                        let (text, f) = fused_forward(e.op, &o, &a, &n_of(&names, 1), e);
+                        (text, f)
+                    }
                     op => (format!("{o} = {op}({a})"), numel),
                 }
             }
@@ -243,6 +290,11 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
                         }
                         "permute" | "reshape" | "broadcast_to" => {
                             format!("{} = {} of {g}", gname(k), e.op)
+                        }
+                        "conv2d" | "conv_transpose2d" | "lstm_layer" => {
+                            let (text, f) = fused_backward(e.op, k, &gname(k), &g, e);
+                            flops += f;
+                            text
                         }
                         op => {
                             flops += numel;
