@@ -210,8 +210,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
                         (format!("{o} = {}({a}) along each row", e.op), 5.0 * numel)
                     }
                     "conv2d" | "conv_transpose2d" | "lstm_layer" => {
-                        let (text, f) = fused_forward(e.op, &o, &a, &n_of(&names, 1), e);
-                        (text, f)
+                        fused_forward(e.op, &o, &a, &n_of(&names, 1), e)
                     }
                     op => (format!("{o} = {op}({a})"), numel),
                 }

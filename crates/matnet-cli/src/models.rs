@@ -2,7 +2,9 @@
 //! checkpoint) plus a constructor built from library layers.
 
 use anyhow::{Context, bail};
-use matnet::nn::{Conv2d, Dropout, Flatten, Init, Linear, MaxPool2d, Module, Relu, Sequential};
+use matnet::nn::{
+    Conv2d, Dropout, Flatten, Init, Linear, MaxPool2d, Module, Relu, Sequential, prefixed,
+};
 use matnet::ops::conv::Conv2dParams;
 use matnet::{Rng, Tensor};
 use serde::{Deserialize, Serialize};
@@ -71,8 +73,8 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     /// The architecture on 28×28 MNIST digits with its default hidden sizes
-    /// and no dropout (for benchmarks and `explain`; `train` fills in its
-    /// recipe instead).
+    /// (the one place they are set; `train` takes them from here) and no
+    /// dropout.
     pub fn for_mnist(arch: Arch) -> ModelConfig {
         ModelConfig {
             arch,
@@ -360,14 +362,8 @@ impl Module for SeedMlp {
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let prefixed = |i: usize, l: &Linear| {
-            l.named_parameters()
-                .into_iter()
-                .map(move |(n, t)| (format!("{i}.{n}"), t))
-                .collect::<Vec<_>>()
-        };
-        let mut p = prefixed(0, &self.l1);
-        p.extend(prefixed(2, &self.l2));
+        let mut p = prefixed(0, self.l1.named_parameters());
+        p.extend(prefixed(2, self.l2.named_parameters()));
         p
     }
 

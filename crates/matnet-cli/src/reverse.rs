@@ -13,12 +13,10 @@ use matnet::nn::attention::causal_mask;
 use matnet::nn::loss::cross_entropy;
 use matnet::nn::{
     Activation, Embedding, EncoderLayerConfig, LearnedPositionalEncoding, Linear, Module,
-    TransformerEncoder,
+    TransformerEncoder, prefixed,
 };
 use matnet::optim::{Adam, LrSchedule, Optimizer, clip_grad_norm};
 use matnet::{Rng, Tensor};
-
-use crate::seq_models::prefixed;
 
 /// Digits `0..=9`, then the separator.
 const DIGITS: usize = 10;

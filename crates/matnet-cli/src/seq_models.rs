@@ -3,7 +3,7 @@
 
 use matnet::nn::{
     Activation, EncoderLayerConfig, Gru, LearnedPositionalEncoding, Linear, Lstm, Module, Rnn,
-    RnnConfig, TransformerEncoder,
+    RnnConfig, TransformerEncoder, prefixed,
 };
 use matnet::{Rng, Tensor};
 
@@ -205,12 +205,4 @@ impl Module for Vit {
             self.fc.describe()
         )
     }
-}
-
-/// Parameter names under a prefix (`fc.weight`).
-pub fn prefixed(prefix: &str, params: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
-    params
-        .into_iter()
-        .map(|(n, t)| (format!("{prefix}.{n}"), t))
-        .collect()
 }

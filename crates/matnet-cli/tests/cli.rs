@@ -441,26 +441,38 @@ fn png_size(path: &Path) -> (u32, u32) {
     image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs `matnet inspect` on `ckpt` and checks the four LeNet pictures.
-fn assert_inspects_lenet(ckpt: &Path, dir: &Path) {
-    let png = dir.join("seven.png");
-    drawn_seven(&png);
-    let out_dir = dir.join("pictures");
-    let out = matnet(&[
+/// `matnet inspect --checkpoint ckpt --image image --out out`.
+fn inspect(ckpt: &Path, image: &Path, out: &Path) -> std::process::Output {
+    matnet(&[
         "inspect",
         "--checkpoint",
         ckpt.to_str().unwrap(),
         "--image",
-        png.to_str().unwrap(),
+        image.to_str().unwrap(),
         "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
+        out.to_str().unwrap(),
+    ])
+}
+
+/// Runs `matnet inspect` on `ckpt` with a drawn "7" into `dir/pictures`,
+/// expects success, and returns that directory and what it printed.
+fn inspect_seven(ckpt: &Path, dir: &Path) -> (PathBuf, String) {
+    let png = dir.join("seven.png");
+    drawn_seven(&png);
+    let out_dir = dir.join("pictures");
+    let out = inspect(ckpt, &png, &out_dir);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (out_dir, text)
+}
+
+/// Runs `matnet inspect` on `ckpt` and checks the four LeNet pictures.
+fn assert_inspects_lenet(ckpt: &Path, dir: &Path) {
+    let (out_dir, text) = inspect_seven(ckpt, dir);
     // Cells are upscaled by ⌊64 / side⌋ and tiled in a near-square grid
     // with 1-pixel separators: 6 filters of 5×5 at 12× in 3×2 cells,
     // 6 maps of 28×28 at 2× in 3×2, 16 maps of 10×10 at 6× in 4×4.
@@ -511,17 +523,7 @@ fn inspect_on_bad_input() {
     let png = dir.join("seven.png");
     drawn_seven(&png);
     let out = dir.join("pictures");
-    let inspect = |ckpt: &Path, image: &Path| {
-        matnet(&[
-            "inspect",
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
+    let inspect = |ckpt: &Path, image: &Path| inspect(ckpt, image, &out);
     let missing = dir.join("no-such-model.safetensors");
     let line = fails(&inspect(&missing, &png));
     assert!(line.contains("no-such-model.safetensors"), "{line}");
@@ -622,24 +624,7 @@ fn train_vit_then_inspect_attention() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let png = dir.join("seven.png");
-    drawn_seven(&png);
-    let pictures = dir.join("pictures");
-    let out = matnet(&[
-        "inspect",
-        "--checkpoint",
-        dir.join("model.safetensors").to_str().unwrap(),
-        "--image",
-        png.to_str().unwrap(),
-        "--out",
-        pictures.to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (pictures, text) = inspect_seven(&dir.join("model.safetensors"), &dir);
     for layer in 1..=2 {
         let heads = pictures.join(format!("attention{layer}_heads.png"));
         assert_eq!(png_size(&heads), (4 * 64 + 3, 64), "{text}");

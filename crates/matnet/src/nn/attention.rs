@@ -387,12 +387,10 @@ impl Module for MultiheadAttention {
                 .as_ref()
                 .map(|b| ("in_proj_bias".to_string(), b.clone())),
         );
-        p.extend(
-            self.out_proj
-                .named_parameters()
-                .into_iter()
-                .map(|(k, t)| (format!("out_proj.{k}"), t)),
-        );
+        p.extend(super::prefixed(
+            "out_proj",
+            self.out_proj.named_parameters(),
+        ));
         p
     }
 

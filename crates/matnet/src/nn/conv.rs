@@ -7,14 +7,15 @@ use crate::ops::conv::Conv2dParams;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
-/// A trainable `[C_out, ...]` weight and `[C_out]` bias, both drawn from
-/// PyTorch's default `U(±1/√fan_in)`.
+/// A trainable weight of `shape` and `[C_out]` bias, both drawn from
+/// PyTorch's default `U(±1/√fan_in)`, where PyTorch takes `fan_in` from the
+/// weight's dimensions 1.. (for a transposed convolution that is `C_out/groups`).
 fn torch_default_weight_and_bias(
     shape: [usize; 4],
-    fan_in: usize,
     c_out: usize,
     rng: &mut Rng,
 ) -> (Tensor, Tensor) {
+    let fan_in = shape[1] * shape[2] * shape[3];
     let w = Init::TorchDefault
         .tensor(shape, fan_in, c_out, rng)
         .requires_grad();
@@ -48,13 +49,8 @@ impl Conv2d {
         rng: &mut Rng,
     ) -> Conv2d {
         let groups = params.groups.max(1);
-        let fan_in = c_in / groups * kernel.0 * kernel.1;
-        let (weight, bias) = torch_default_weight_and_bias(
-            [c_out, c_in / groups, kernel.0, kernel.1],
-            fan_in,
-            c_out,
-            rng,
-        );
+        let (weight, bias) =
+            torch_default_weight_and_bias([c_out, c_in / groups, kernel.0, kernel.1], c_out, rng);
         Conv2d {
             weight,
             bias: Some(bias),
@@ -112,14 +108,8 @@ impl ConvTranspose2d {
         rng: &mut Rng,
     ) -> ConvTranspose2d {
         let groups = params.groups.max(1);
-        // PyTorch computes fan_in from weight dim 1 for transposed convolutions.
-        let fan_in = c_out / groups * kernel.0 * kernel.1;
-        let (weight, bias) = torch_default_weight_and_bias(
-            [c_in, c_out / groups, kernel.0, kernel.1],
-            fan_in,
-            c_out,
-            rng,
-        );
+        let (weight, bias) =
+            torch_default_weight_and_bias([c_in, c_out / groups, kernel.0, kernel.1], c_out, rng);
         ConvTranspose2d {
             weight,
             bias: Some(bias),

@@ -89,6 +89,18 @@ pub trait Module {
     }
 }
 
+/// Names under a prefix, as PyTorch names a submodule's tensors:
+/// `prefixed("fc", [("weight", w)])` is `[("fc.weight", w)]`.
+pub fn prefixed(
+    prefix: impl std::fmt::Display,
+    named: Vec<(String, Tensor)>,
+) -> Vec<(String, Tensor)> {
+    named
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}.{n}"), t))
+        .collect()
+}
+
 /// `[("weight", w), ("bias", b)]` as Linear and convolution layers name them.
 pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(String, Tensor)> {
     let mut p = vec![("weight".to_string(), weight.clone())];

@@ -51,11 +51,7 @@ impl Module for Sequential {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| {
-                l.named_parameters()
-                    .into_iter()
-                    .map(move |(n, t)| (format!("{i}.{n}"), t))
-            })
+            .flat_map(|(i, l)| super::prefixed(i, l.named_parameters()))
             .collect()
     }
 
@@ -63,11 +59,7 @@ impl Module for Sequential {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| {
-                l.named_buffers()
-                    .into_iter()
-                    .map(move |(n, t)| (format!("{i}.{n}"), t))
-            })
+            .flat_map(|(i, l)| super::prefixed(i, l.named_buffers()))
             .collect()
     }
 

@@ -3,7 +3,7 @@
 //! `nn.TransformerEncoderLayer` and `nn.TransformerEncoder`.
 
 use super::attention::{AttnMask, MultiheadAttention};
-use super::{Dropout, LayerNorm, Linear, Module};
+use super::{Dropout, LayerNorm, Linear, Module, prefixed};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -178,14 +178,6 @@ impl TransformerEncoderLayer {
     }
 }
 
-/// Prefixes every name with `prefix.`.
-fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
-    named
-        .into_iter()
-        .map(|(n, t)| (format!("{prefix}.{n}"), t))
-        .collect()
-}
-
 impl Module for TransformerEncoderLayer {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_masked(x, None, None)
@@ -299,7 +291,7 @@ impl Module for TransformerEncoder {
             .layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| prefixed(&format!("layers.{i}"), l.named_parameters()))
+            .flat_map(|(i, l)| prefixed(format!("layers.{i}"), l.named_parameters()))
             .collect();
         if let Some(n) = &self.norm {
             p.extend(prefixed("norm", n.named_parameters()));

@@ -111,6 +111,7 @@ fn col2im_image(cols: &[f32], c: usize, g: &ConvGeom, img: &mut [f32]) {
 /// How a batch of `n` images is split over the pool: `tasks` runs of `per`
 /// images, each product inside a task using `gemm_threads`.
 struct Split {
+    n: usize,
     tasks: usize,
     per: usize,
     gemm_threads: usize,
@@ -122,6 +123,7 @@ impl Split {
         // A few tasks per thread, so a late-waking worker still gets a share.
         let tasks = (4 * threads).min(n).max(1);
         Split {
+            n,
             tasks,
             per: n.div_ceil(tasks),
             gemm_threads: if tasks == 1 { threads } else { 1 },
@@ -129,12 +131,30 @@ impl Split {
     }
 
     /// Runs `f(task, images, gemm_threads)` for every task.
-    fn run(&self, n: usize, f: &(dyn Fn(usize, std::ops::Range<usize>, usize) + Sync)) {
+    fn run(&self, f: &(dyn Fn(usize, std::ops::Range<usize>, usize) + Sync)) {
         pool::parallel_for(self.tasks, pool::num_threads(), &|t| {
-            let start = (t * self.per).min(n);
-            f(t, start..((t + 1) * self.per).min(n), self.gemm_threads)
+            let start = (t * self.per).min(self.n);
+            f(
+                t,
+                start..((t + 1) * self.per).min(self.n),
+                self.gemm_threads,
+            )
         });
     }
+}
+
+/// A zeroed `[n, per]` buffer, `f(i, row_i)` filling row `i` for every `i`
+/// in parallel (image `i`'s output, or plane `i`'s).
+fn per_image(n: usize, per: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * per];
+    let op = SendPtr(out.as_mut_ptr());
+    Split::new(n).run(&|_, images, _| {
+        for i in images {
+            // SAFETY: tasks own disjoint rows of `out`, which outlives the call.
+            f(i, unsafe { op.slice(i * per, (i + 1) * per) });
+        }
+    });
+    out
 }
 
 /// The columns of image `i`, group `gi`: `x` itself for a pointwise
@@ -170,7 +190,7 @@ pub fn conv2d_forward(x: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
 
 fn conv2d_forward_into(x: &[f32], w: &[f32], s: &ConvShape, yp: SendPtr) {
     let (k, l, og) = (s.col_rows(), s.col_len(), s.o / s.groups);
-    Split::new(s.n).run(s.n, &|_, images, gt| {
+    Split::new(s.n).run(&|_, images, gt| {
         let mut buf = column_buffer(s);
         for i in images {
             for gi in 0..s.groups {
@@ -208,7 +228,7 @@ pub fn conv2d_backward_data(gy: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
     let hw = s.geom.h * s.geom.w;
     let mut gx = vec![0.0f32; s.n * s.c * hw];
     let gxp = SendPtr(gx.as_mut_ptr());
-    Split::new(s.n).run(s.n, &|_, images, gt| {
+    Split::new(s.n).run(&|_, images, gt| {
         let mut buf = column_buffer(s);
         for i in images {
             for gi in 0..s.groups {
@@ -259,7 +279,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> 
     let size = s.o * k;
     let mut parts = vec![0.0f32; split.tasks * size];
     let pp = SendPtr(parts.as_mut_ptr());
-    split.run(s.n, &|t, images, gt| {
+    split.run(&|t, images, gt| {
         let mut buf = column_buffer(s);
         for i in images {
             for gi in 0..s.groups {
@@ -302,34 +322,18 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> 
 /// or 0 in the padding.
 pub fn im2col(x: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
     let per_in = c * g.h * g.w;
-    let per_out = c * g.kh * g.kw * g.out_h() * g.out_w();
-    let mut out = vec![0.0f32; n * per_out];
-    let op = SendPtr(out.as_mut_ptr());
-    Split::new(n).run(n, &|_, images, _| {
-        for i in images {
-            // SAFETY: tasks own disjoint images.
-            let dst = unsafe { op.slice(i * per_out, (i + 1) * per_out) };
-            im2col_image(&x[i * per_in..][..per_in], c, g, dst);
-        }
-    });
-    out
+    per_image(n, c * g.kh * g.kw * g.out_h() * g.out_w(), &|i, dst| {
+        im2col_image(&x[i * per_in..][..per_in], c, g, dst)
+    })
 }
 
 /// The adjoint of [`im2col`]: `[N, C·kh·kw, OH·OW]` → `[N, C, H, W]`,
 /// adding every column entry back into the pixel it came from.
 pub fn col2im(cols: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
-    let per_img = c * g.h * g.w;
     let per_col = c * g.kh * g.kw * g.out_h() * g.out_w();
-    let mut out = vec![0.0f32; n * per_img];
-    let op = SendPtr(out.as_mut_ptr());
-    Split::new(n).run(n, &|_, images, _| {
-        for i in images {
-            // SAFETY: tasks own disjoint images.
-            let dst = unsafe { op.slice(i * per_img, (i + 1) * per_img) };
-            col2im_image(&cols[i * per_col..][..per_col], c, g, dst);
-        }
-    });
-    out
+    per_image(n, c * g.h * g.w, &|i, dst| {
+        col2im_image(&cols[i * per_col..][..per_col], c, g, dst)
+    })
 }
 
 /// Max over each window of `planes` independent `H×W` planes, in one pass:
@@ -341,7 +345,7 @@ pub fn max_pool2d(x: &[f32], planes: usize, g: &ConvGeom) -> (Vec<f32>, Vec<f32>
     let mut vals = vec![0.0f32; planes * l];
     let mut idx = vec![0.0f32; planes * l];
     let (vp, ip) = (SendPtr(vals.as_mut_ptr()), SendPtr(idx.as_mut_ptr()));
-    Split::new(planes).run(planes, &|_, range, _| {
+    Split::new(planes).run(&|_, range, _| {
         for p in range {
             let plane = &x[p * hw..][..hw];
             // SAFETY: tasks own disjoint planes.
@@ -384,16 +388,9 @@ pub fn max_pool2d(x: &[f32], planes: usize, g: &ConvGeom) -> (Vec<f32>, Vec<f32>
 /// `idx[p][j]` of a zero `[planes, hw]` buffer (max pooling's backward).
 pub fn max_unpool2d(g: &[f32], idx: &[f32], planes: usize, hw: usize) -> Vec<f32> {
     let l = g.len() / planes.max(1);
-    let mut out = vec![0.0f32; planes * hw];
-    let op = SendPtr(out.as_mut_ptr());
-    Split::new(planes).run(planes, &|_, range, _| {
-        for p in range {
-            // SAFETY: tasks own disjoint planes.
-            let dst = unsafe { op.slice(p * hw, (p + 1) * hw) };
-            for (&v, &i) in g[p * l..][..l].iter().zip(&idx[p * l..][..l]) {
-                dst[i as usize] += v;
-            }
+    per_image(planes, hw, &|p, dst| {
+        for (&v, &i) in g[p * l..][..l].iter().zip(&idx[p * l..][..l]) {
+            dst[i as usize] += v;
         }
-    });
-    out
+    })
 }

@@ -40,31 +40,28 @@ written as -1e30 (JSON has no infinity), which the test turns back into -inf.
 Usage: ``pip install numpy torch; python3 crates/matnet/tests/golden/gen/attention.py``
 """
 
-import json
-import os
 
-import numpy as np
 import torch
 from torch import nn
 
+import golden
+from golden import Random, write_cases
+
 SEED = 20250117
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "attention.json")
 NEG_INF_STANDIN = -1e30
 
-rng = np.random.default_rng(SEED)
+R = Random(SEED)
 torch.manual_seed(0)
 
 
 def uniform(shape, lo=-1.0, hi=1.0):
     """float32-representable uniform values as a float64 tensor."""
-    a = rng.uniform(lo, hi, size=shape).astype(np.float32).astype(np.float64)
-    return torch.tensor(a, dtype=torch.float64)
+    return torch.tensor(R.uniform(shape, lo, hi), dtype=torch.float64)
 
 
 def encode(t):
     t = torch.as_tensor(t).detach().to(torch.float64)
-    t = torch.where(torch.isneginf(t), torch.full_like(t, NEG_INF_STANDIN), t)
-    return {"shape": list(t.shape), "data": [float(v) for v in t.reshape(-1).tolist()]}
+    return golden.encode(torch.where(torch.isneginf(t), torch.full_like(t, NEG_INF_STANDIN), t))
 
 
 def load_params(module, scale=0.5, around_one=()):
@@ -157,9 +154,4 @@ ids = torch.tensor([[1, 7, 3], [7, 0, 9]])
 cases.append(finish("embedding", "embedding", {"num_embeddings": 10, "dim": 4}, emb,
                     {"ids": ids.double()}, {}, {"output": emb(ids)}))
 
-with open(OUT_PATH, "w") as f:
-    f.write('{"generator": "attention.py", "torch_version": %s, "cases": [\n'
-            % json.dumps(torch.__version__))
-    f.write(",\n".join(json.dumps(c, allow_nan=False) for c in cases))
-    f.write("\n]}\n")
-print(f"wrote {len(cases)} cases to {os.path.normpath(OUT_PATH)}")
+write_cases(__file__, cases)

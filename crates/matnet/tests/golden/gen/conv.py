@@ -36,41 +36,16 @@ floats. Pools run on inputs without near-ties, so every argmax is unambiguous.
 Usage: ``pip install numpy torch; python3 crates/matnet/tests/golden/gen/conv.py``
 """
 
-import json
-import os
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from golden import Random, encode, write_cases
+
 SEED = 20240607
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conv.json")
 
-rng = np.random.default_rng(SEED)
-
-
-def f32(a):
-    """Round to float32, then return as float64 (exact upcast)."""
-    return np.asarray(a, dtype=np.float32).astype(np.float64)
-
-
-def uniform(shape, lo=-1.0, hi=1.0):
-    """Uniform random values in [lo, hi), float32-representable."""
-    return f32(rng.uniform(lo, hi, size=shape))
-
-
-def distinct(shape, spacing=0.1, noise=0.02):
-    """A shuffled grid of step `spacing` plus small noise: entries differ by
-    at least spacing - 2*noise, so max and argmax never tie."""
-    n = int(np.prod(shape))
-    grid = (rng.permutation(n) - n / 2.0) * spacing
-    return f32((grid + rng.uniform(-noise, noise, size=n)).reshape(shape))
-
-
-def encode(t):
-    """Tensor / array -> {"shape", "data"} with data as row-major python floats."""
-    t = torch.as_tensor(t).detach().to(torch.float64)
-    return {"shape": list(t.shape), "data": [float(v) for v in t.reshape(-1).tolist()]}
+R = Random(SEED)
+uniform, distinct = R.uniform, R.distinct
 
 
 def leaf(a):
@@ -276,16 +251,7 @@ def main():
     max_pool_cases()
     avg_pool_cases()
     batch_norm_cases()
-    with open(OUT_PATH, "w") as f:
-        # One case per line keeps the file diff-friendly; json.dumps writes
-        # floats with repr(), i.e. full float64 round-trip precision.
-        f.write('{"generator": "conv.py", "torch_version": %s, "cases": [\n'
-                % json.dumps(torch.__version__))
-        f.write(",\n".join(json.dumps(c, allow_nan=False) for c in cases))
-        f.write("\n]}\n")
-    size = os.path.getsize(OUT_PATH)
-    print(f"wrote {len(cases)} cases to {os.path.normpath(OUT_PATH)} ({size} bytes)")
-
+    write_cases(__file__, cases)
 
 if __name__ == "__main__":
     main()

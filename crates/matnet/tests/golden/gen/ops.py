@@ -30,35 +30,26 @@ stored as floats (booleans as 0.0 / 1.0) and are never differentiable.
 Usage: ``pip install numpy torch; python3 crates/matnet/tests/golden/gen/ops.py``
 """
 
-import json
-import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from golden import Random, encode, f32, write_cases
+
 SEED = 20240521
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ops.json")
 
 # Input kinds: differentiable float, integer index/label, boolean condition.
 FLOAT, INT, BOOL = "f", "i", "b"
 
-rng = np.random.default_rng(SEED)
+R = Random(SEED)
+rng = R.rng
+uniform, distinct = R.uniform, R.distinct
 
 
 # ---------------------------------------------------------------------------
 # Input construction helpers (all values are exactly float32-representable)
 # ---------------------------------------------------------------------------
-
-def f32(a):
-    """Round to float32, then return as float64 (exact upcast)."""
-    return np.asarray(a, dtype=np.float32).astype(np.float64)
-
-
-def uniform(shape, lo=-1.0, hi=1.0):
-    """Uniform random values in [lo, hi), float32-representable."""
-    return f32(rng.uniform(lo, hi, size=shape))
-
 
 def away_from(shape, kinks, lo=-1.5, hi=1.5, margin=0.05):
     """Uniform values in [lo, hi) that stay at least `margin` from every kink.
@@ -74,17 +65,6 @@ def away_from(shape, kinks, lo=-1.5, hi=1.5, margin=0.05):
         if not bad.any():
             return x
         x[bad] = uniform(int(bad.sum()), lo, hi)
-
-
-def distinct(shape, spacing=0.1, noise=0.02):
-    """Values with no near-ties: a shuffled grid of step `spacing` plus small noise.
-
-    Any two entries differ by at least spacing - 2*noise (0.06 by default),
-    which keeps max/argmax well away from ties.
-    """
-    n = int(np.prod(shape)) if len(shape) else 1
-    grid = (rng.permutation(n) - n / 2.0) * spacing
-    return f32((grid + rng.uniform(-noise, noise, size=n)).reshape(shape))
 
 
 def positive(shape):
@@ -162,13 +142,6 @@ NO_GRAD_OPS = {"argmax", "one_hot", "eq", "ne", "lt", "le", "gt", "ge"}
 # ---------------------------------------------------------------------------
 # Case evaluation and serialisation
 # ---------------------------------------------------------------------------
-
-def encode(t):
-    """Tensor / array -> {"shape", "data"} with data as row-major python floats."""
-    t = torch.as_tensor(t).detach()
-    data = [float(v) for v in t.reshape(-1).tolist()]
-    return {"shape": list(t.shape), "data": data}
-
 
 cases = []
 names = set()
@@ -376,16 +349,7 @@ def build_cases():
 def main():
     torch.set_num_threads(1)  # single-threaded: bit-identical reruns
     build_cases()
-    with open(OUT_PATH, "w") as f:
-        # One case per line keeps the file diff-friendly; json.dumps writes
-        # floats with repr(), i.e. full float64 round-trip precision.
-        f.write('{"generator": "ops.py", "torch_version": %s, "cases": [\n'
-                % json.dumps(torch.__version__))
-        f.write(",\n".join(json.dumps(c, allow_nan=False) for c in cases))
-        f.write("\n]}\n")
-    size = os.path.getsize(OUT_PATH)
-    print(f"wrote {len(cases)} cases to {os.path.normpath(OUT_PATH)} ({size} bytes)")
-
+    write_cases(__file__, cases)
 
 if __name__ == "__main__":
     main()

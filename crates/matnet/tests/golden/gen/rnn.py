@@ -40,28 +40,16 @@ where each ``T`` is ``{"shape": [...], "data": [...]}`` (row-major data).
 Usage: ``pip install numpy torch; python3 crates/matnet/tests/golden/gen/rnn.py``
 """
 
-import json
-import os
 
-import numpy as np
 import torch
 from torch import nn
 
+from golden import Random, encode, write_cases
+
 SEED = 20240607
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rnn.json")
 
-rng = np.random.default_rng(SEED)
+uniform = Random(SEED).uniform
 MODULES = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
-
-
-def uniform(shape, lo=-1.0, hi=1.0):
-    """Uniform float32-representable values, as float64."""
-    return np.asarray(rng.uniform(lo, hi, size=shape), dtype=np.float32).astype(np.float64)
-
-
-def tensor_json(t):
-    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
-    return {"shape": list(a.shape), "data": [float(v) for v in a.reshape(-1)]}
 
 
 def run(module, mode, x, state, tbptt, batch_first):
@@ -115,16 +103,16 @@ def make_case(name, mode, d, h, layers, t, n, batch_first, bias, with_state, tbp
     g_h0 = rest.pop(0) if h0 is not None else None
     g_c0 = rest.pop(0) if c0 is not None else None
 
-    opt = lambda v: tensor_json(v) if v is not None else None
+    opt = lambda v: encode(v) if v is not None else None
     return {
         "name": name, "mode": mode, "input_size": d, "hidden_size": h,
         "num_layers": layers, "batch_first": batch_first, "bias": bias, "tbptt": tbptt,
-        "x": tensor_json(x), "h0": opt(h0), "c0": opt(c0),
-        "params": [[pn, tensor_json(p)] for pn, p in params],
-        "r_out": tensor_json(r_out), "r_h": tensor_json(r_h), "r_c": opt(r_c),
-        "output": tensor_json(out), "h_n": tensor_json(h_n), "c_n": opt(c_n),
-        "grad_x": tensor_json(gx), "grad_h0": opt(g_h0), "grad_c0": opt(g_c0),
-        "grad_params": [[pn, tensor_json(g)] for (pn, _), g in zip(params, rest)],
+        "x": encode(x), "h0": opt(h0), "c0": opt(c0),
+        "params": [[pn, encode(p)] for pn, p in params],
+        "r_out": encode(r_out), "r_h": encode(r_h), "r_c": opt(r_c),
+        "output": encode(out), "h_n": encode(h_n), "c_n": opt(c_n),
+        "grad_x": encode(gx), "grad_h0": opt(g_h0), "grad_c0": opt(g_c0),
+        "grad_params": [[pn, encode(g)] for (pn, _), g in zip(params, rest)],
     }
 
 
@@ -147,14 +135,7 @@ def build_cases():
 def main():
     torch.set_num_threads(1)  # single-threaded: bit-identical reruns
     cases = build_cases()
-    with open(OUT_PATH, "w") as f:
-        f.write('{"generator": "rnn.py", "torch_version": %s, "cases": [\n'
-                % json.dumps(torch.__version__))
-        f.write(",\n".join(json.dumps(c, allow_nan=False) for c in cases))
-        f.write("\n]}\n")
-    size = os.path.getsize(OUT_PATH)
-    print(f"wrote {len(cases)} cases to {os.path.normpath(OUT_PATH)} ({size} bytes)")
-
+    write_cases(__file__, cases)
 
 if __name__ == "__main__":
     main()
