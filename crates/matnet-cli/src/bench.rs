@@ -200,7 +200,7 @@ fn bench_mlp(
     );
     let mut rng = Rng::new(0);
     let (x, y) = synthetic_mnist(images, &mut rng);
-    let threads = matnet::backend::cpu::pool::num_threads();
+    let threads = matnet::backend::cpu::threads::num_threads();
     let mut rows = Vec::new();
     for &b in batch_sizes {
         let net = Sequential::new()
@@ -290,7 +290,7 @@ fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
         a.batch_size,
         a.epochs,
     );
-    let threads = matnet::backend::cpu::pool::num_threads();
+    let threads = matnet::backend::cpu::threads::num_threads();
     if a.json {
         let row = serde_json::json!({
             "model": a.model.name(),
@@ -332,7 +332,7 @@ fn bench_conv(json: bool) -> anyhow::Result<()> {
             "fwd",
             "grad_x",
             "grad_w",
-            matnet::backend::cpu::pool::num_threads()
+            matnet::backend::cpu::threads::num_threads()
         );
     }
     let mut rows = Vec::new();

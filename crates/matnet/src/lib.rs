@@ -36,6 +36,7 @@ pub mod layout;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod params;
 pub mod rng;
 pub mod shape;
 pub mod tensor;

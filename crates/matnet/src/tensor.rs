@@ -55,7 +55,6 @@ impl Tensor {
     /// gradients are enabled and some input of the op tracks gradients.
     pub(crate) fn from_parts(data: Vec<f32>, shape: Shape, op: Option<Op>) -> Tensor {
         debug_assert_eq!(data.len(), shape.numel());
-        crate::backend::cpu::tune_allocator();
         let id = TensorId::next();
         if let Some(op) = &op {
             autograd::profile::record_forward(op, id, &shape);

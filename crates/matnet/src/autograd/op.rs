@@ -1,4 +1,4 @@
-use crate::ops::conv::{ConvGeom, ConvShape};
+use crate::params::{ConvGeom, ConvShape};
 use crate::tensor::Tensor;
 
 /// Elementwise binary operations (with broadcasting).

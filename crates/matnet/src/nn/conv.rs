@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use super::{Init, Module, weight_and_bias};
-use crate::ops::conv::Conv2dParams;
+use crate::params::Conv2dParams;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

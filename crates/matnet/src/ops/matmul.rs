@@ -2,7 +2,7 @@
 
 use super::with_slices;
 use crate::autograd::Op;
-use crate::backend::cpu::{SendPtr, gemm, pool};
+use crate::backend::cpu::{SendPtr, gemm, threads as pool};
 use crate::layout::Layout;
 use crate::shape::Shape;
 use crate::tensor::Tensor;

@@ -4,6 +4,7 @@
 
 use crate::autograd::Op;
 use crate::backend::cpu;
+use crate::params::LstmDims;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -91,7 +92,7 @@ impl Tensor {
     }
 }
 
-fn lstm_dims(xp: &Tensor, w_hh: &Tensor) -> cpu::recurrent::LstmDims {
+fn lstm_dims(xp: &Tensor, w_hh: &Tensor) -> LstmDims {
     assert!(
         xp.rank() == 3
             && w_hh.rank() == 2
@@ -101,7 +102,7 @@ fn lstm_dims(xp: &Tensor, w_hh: &Tensor) -> cpu::recurrent::LstmDims {
         xp.shape(),
         w_hh.shape()
     );
-    cpu::recurrent::LstmDims {
+    LstmDims {
         t: xp.dims()[0],
         n: xp.dims()[1],
         h: w_hh.dims()[1],

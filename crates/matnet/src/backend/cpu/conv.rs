@@ -1,4 +1,4 @@
-//! Convolution and pooling kernels.
+//! Convolution kernels (pooling is in `pooling.rs`).
 //!
 //! Strategy (measured on LeNet-5 and the `cnn` model, batch 64, 2 threads):
 //! convolution is im2col + the packed GEMM, one image at a time. Each pool
@@ -20,12 +20,12 @@
 //! whole products (no hand-off per product, no shared packing); a batch of
 //! one image falls back to threads inside the GEMM.
 
-use super::{SendPtr, gemm, pool, vec_written_by};
-use crate::ops::conv::{ConvGeom, ConvShape};
+use super::{SendPtr, gemm, threads, vec_written_by};
+use crate::params::{ConvGeom, ConvShape};
 
 /// Output positions `o` in `0..out` whose input coordinate `o·stride + off`
 /// lies in `0..size`, as a range `lo..hi`.
-fn valid_range(out: usize, stride: usize, off: isize, size: usize) -> (usize, usize) {
+pub(super) fn valid_range(out: usize, stride: usize, off: isize, size: usize) -> (usize, usize) {
     let (s, size) = (stride as isize, size as isize);
     let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
     let hi = if size - off <= 0 {
@@ -110,7 +110,7 @@ fn col2im_image(cols: &[f32], c: usize, g: &ConvGeom, img: &mut [f32]) {
 
 /// How a batch of `n` images is split over the pool: `tasks` runs of `per`
 /// images, each product inside a task using `gemm_threads`.
-struct Split {
+pub(super) struct Split {
     n: usize,
     tasks: usize,
     per: usize,
@@ -118,8 +118,8 @@ struct Split {
 }
 
 impl Split {
-    fn new(n: usize) -> Split {
-        let threads = pool::num_threads();
+    pub(super) fn new(n: usize) -> Split {
+        let threads = threads::num_threads();
         // A few tasks per thread, so a late-waking worker still gets a share.
         let tasks = (4 * threads).min(n).max(1);
         Split {
@@ -131,8 +131,8 @@ impl Split {
     }
 
     /// Runs `f(task, images, gemm_threads)` for every task.
-    fn run(&self, f: &(dyn Fn(usize, std::ops::Range<usize>, usize) + Sync)) {
-        pool::parallel_for(self.tasks, pool::num_threads(), &|t| {
+    pub(super) fn run(&self, f: &(dyn Fn(usize, std::ops::Range<usize>, usize) + Sync)) {
+        threads::parallel_for(self.tasks, threads::num_threads(), &|t| {
             let start = (t * self.per).min(self.n);
             f(
                 t,
@@ -145,7 +145,7 @@ impl Split {
 
 /// A zeroed `[n, per]` buffer, `f(i, row_i)` filling row `i` for every `i`
 /// in parallel (image `i`'s output, or plane `i`'s).
-fn per_image(n: usize, per: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) -> Vec<f32> {
+pub(super) fn per_image(n: usize, per: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) -> Vec<f32> {
     let mut out = vec![0.0f32; n * per];
     let op = SendPtr(out.as_mut_ptr());
     Split::new(n).run(&|_, images, _| {
@@ -333,64 +333,5 @@ pub fn col2im(cols: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
     let per_col = c * g.kh * g.kw * g.out_h() * g.out_w();
     per_image(n, c * g.h * g.w, &|i, dst| {
         col2im_image(&cols[i * per_col..][..per_col], c, g, dst)
-    })
-}
-
-/// Max over each window of `planes` independent `H×W` planes, in one pass:
-/// the values `[planes, OH·OW]` and, as f32, the flat index `h·W + w` of the
-/// chosen element in its plane (the first maximum; a NaN wins, as in PyTorch).
-pub fn max_pool2d(x: &[f32], planes: usize, g: &ConvGeom) -> (Vec<f32>, Vec<f32>) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let (hw, l) = (g.h * g.w, oh * ow);
-    let mut vals = vec![0.0f32; planes * l];
-    let mut idx = vec![0.0f32; planes * l];
-    let (vp, ip) = (SendPtr(vals.as_mut_ptr()), SendPtr(idx.as_mut_ptr()));
-    Split::new(planes).run(&|_, range, _| {
-        for p in range {
-            let plane = &x[p * hw..][..hw];
-            // SAFETY: tasks own disjoint planes.
-            let (v, ix) = unsafe { (vp.slice(p * l, (p + 1) * l), ip.slice(p * l, (p + 1) * l)) };
-            // Window offsets outermost and output columns innermost: each
-            // output keeps its running max in its own lane, so there is no
-            // dependency chain through a window and the select is branch
-            // free (a data-dependent branch per element, mispredicted half
-            // the time, cost 5× more, measured with perf).
-            for y in 0..oh {
-                let best = &mut v[y * ow..][..ow];
-                let at = &mut ix[y * ow..][..ow];
-                best.fill(f32::NEG_INFINITY);
-                at.fill(-1.0);
-                for ki in 0..g.kh {
-                    let iy = (y * g.sh + ki * g.dh) as isize - g.ph as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let row = iy as usize * g.w;
-                    for kj in 0..g.kw {
-                        let off = (kj * g.dw) as isize - g.pw as isize;
-                        let (lo, hi) = valid_range(ow, g.sw, off, g.w);
-                        for xo in lo..hi {
-                            let pos = row + (xo * g.sw).wrapping_add_signed(off);
-                            let val = plane[pos];
-                            let take = (val > best[xo]) | val.is_nan() | (at[xo] < 0.0);
-                            best[xo] = if take { val } else { best[xo] };
-                            at[xo] = if take { pos as f32 } else { at[xo] };
-                        }
-                    }
-                }
-            }
-        }
-    });
-    (vals, idx)
-}
-
-/// The adjoint of taking `x[p][idx[p][j]]`: adds `g[p][j]` at plane position
-/// `idx[p][j]` of a zero `[planes, hw]` buffer (max pooling's backward).
-pub fn max_unpool2d(g: &[f32], idx: &[f32], planes: usize, hw: usize) -> Vec<f32> {
-    let l = g.len() / planes.max(1);
-    per_image(planes, hw, &|p, dst| {
-        for (&v, &i) in g[p * l..][..l].iter().zip(&idx[p * l..][..l]) {
-            dst[i as usize] += v;
-        }
     })
 }

@@ -4,10 +4,11 @@
 pub mod conv;
 pub mod gemm;
 pub mod math;
-pub mod pool;
+pub mod pooling;
 pub mod recurrent;
 mod reduce;
 mod strided;
+pub mod threads;
 
 pub use reduce::{argmax, max_with_index, softmax, sum};
 pub(crate) use strided::par_ranges;

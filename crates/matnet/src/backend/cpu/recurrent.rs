@@ -10,7 +10,8 @@
 //! product over all `T·N` rows after the backward sweep.
 
 use super::math::{sigmoid, tanh};
-use super::{SendPtr, gemm, pool};
+use super::{SendPtr, gemm, threads};
+use crate::params::LstmDims;
 
 /// True when the CPU runs the AVX2+FMA builds of the cell loops (8 lanes for
 /// the polynomial `exp`/`tanh` instead of SSE2's 4).
@@ -198,14 +199,6 @@ pub fn lstm_cell_backward(
     (g_a, g_c)
 }
 
-/// Sizes of one LSTM layer run: `T` steps of `N` rows, hidden size `H`.
-#[derive(Clone, Copy, Debug)]
-pub struct LstmDims {
-    pub t: usize,
-    pub n: usize,
-    pub h: usize,
-}
-
 /// `C (+)= A·B` for row-major `A [m×k]` (row stride `lda`) and `B` given by
 /// strides; a thin wrapper so the recurrence reads as matrix algebra.
 #[allow(clippy::too_many_arguments)]
@@ -247,7 +240,7 @@ fn gemm(
             ldc as isize,
             1,
             accumulate,
-            pool::num_threads(),
+            threads::num_threads(),
         )
     }
 }
@@ -256,14 +249,14 @@ fn gemm(
 /// a step has enough elements to pay for the hand-off (a 64×128 step's cell
 /// is ~70 µs on one core).
 fn par_rows(n: usize, elems_per_row: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-    let threads = pool::num_threads();
+    let threads = threads::num_threads();
     let tasks = if n * elems_per_row >= 4096 {
         threads.min(n)
     } else {
         1
     };
     let per = n.div_ceil(tasks.max(1));
-    pool::parallel_for(tasks, threads, &|t| {
+    threads::parallel_for(tasks, threads, &|t| {
         f((t * per).min(n), ((t + 1) * per).min(n))
     });
 }

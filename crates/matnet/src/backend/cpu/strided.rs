@@ -2,7 +2,7 @@
 //! back to back are merged first, so a contiguous tensor is one long row and
 //! a bias broadcast over a batch is `N` rows of `D` with a 0 stride.
 
-use super::{SendPtr, pool};
+use super::{SendPtr, threads};
 use crate::layout::Layout;
 
 /// Shape and per-operand strides after merging mergeable dimensions.
@@ -195,14 +195,14 @@ pub fn map3(
 /// is large enough for a second thread to pay (a hand-off costs ~µs; a
 /// 400k-weight Adam update is ~1 ms on one core).
 pub(crate) fn par_ranges(n: usize, min_chunks: usize, f: impl Fn(usize, usize) + Sync) {
-    let threads = pool::num_threads();
+    let threads = threads::num_threads();
     if threads <= 1 || n < min_chunks * super::PAR_CHUNK {
         f(0, n);
         return;
     }
     let tasks = threads.min(n.div_ceil(super::PAR_CHUNK));
     let per = n.div_ceil(tasks);
-    pool::parallel_for(tasks, threads, &|t| f(t * per, ((t + 1) * per).min(n)));
+    threads::parallel_for(tasks, threads, &|t| f(t * per, ((t + 1) * per).min(n)));
 }
 
 /// A vector of `n` floats, `fill(start, chunk)` writing each element of

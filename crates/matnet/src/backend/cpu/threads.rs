@@ -60,6 +60,9 @@ const MAX_WORKERS: usize = 255;
 pub fn num_threads() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
     *N.get_or_init(|| {
+        // Every kernel that allocates large buffers asks for the thread
+        // count first, so this is the one place the allocator is tuned.
+        super::tune_allocator();
         let default = || thread::available_parallelism().map_or(1, |n| n.get());
         match std::env::var("MATNET_NUM_THREADS") {
             Ok(s) => match s.trim().parse::<usize>() {

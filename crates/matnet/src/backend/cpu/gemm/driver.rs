@@ -1,0 +1,255 @@
+//! The blocked loop nest: thread split, cache blocking, packing decisions.
+
+use std::cell::Cell;
+
+use super::super::threads as pool;
+use super::{Kernel, Problem};
+/// Below this many multiply-adds (m·n·k) a product runs on one thread.
+/// Measured on the 2-core Zen 3 VM with a warm pool (hand-off ≈ 0.3 µs,
+/// ≈ 3-4 µs when the worker has parked): 32³ is 30% slower on 2 threads,
+/// 48³ (110k) breaks even, 64³ (262k) is ~20% faster, 96³ ~35% faster.
+const PARALLEL_MIN_WORK: usize = 128 * 1024;
+
+/// Splits the product between threads by disjoint blocks of C, each task
+/// running the serial algorithm on its block with its own packing buffers.
+pub(super) unsafe fn run<K: Kernel>(p: &Problem, threads: usize) {
+    // A narrow C (n < NR) wastes vector lanes (n = 10 uses 10 of 16), while
+    // the M side of the kernel handles any row count without waste. Compute
+    // Cᵀ = Bᵀ·Aᵀ instead when that keeps the big operand readable in place:
+    // Aᵀ becomes the new B, which needs unit stride along its rows, i.e.
+    // rsa == 1 (A given transposed, as in grad_W = Xᵀ·G).
+    if p.n < K::NR && p.m >= K::NR && p.rsa == 1 && p.k >= 32 {
+        let t = Problem {
+            m: p.n,
+            n: p.m,
+            k: p.k,
+            a: p.b,
+            rsa: p.csb,
+            csa: p.rsb,
+            b: p.a,
+            rsb: p.csa,
+            csb: p.rsa,
+            c: p.c,
+            rsc: p.csc,
+            csc: p.rsc,
+            accumulate: p.accumulate,
+        };
+        // SAFETY: the same elements, addressed through swapped strides.
+        unsafe { run_oriented::<K>(&t, threads) };
+        return;
+    }
+    // SAFETY: forwarded.
+    unsafe { run_oriented::<K>(p, threads) };
+}
+
+unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
+    let work = p.m.saturating_mul(p.n).saturating_mul(p.k);
+    let mut t = if work < PARALLEL_MIN_WORK {
+        1
+    } else {
+        threads.max(1)
+    };
+    // Splitting N makes every task pack all of A (m·k extra), splitting M
+    // makes every task pack all of B (k·n extra): split the dimension whose
+    // duplicated operand is smaller, if it has enough register blocks.
+    let n_blocks = p.n.div_ceil(K::NR);
+    let m_blocks = p.m.div_ceil(K::MR);
+    let split_n = (p.m <= p.n && n_blocks >= t) || m_blocks < t;
+    t = t.min(if split_n { n_blocks } else { m_blocks });
+    if t <= 1 {
+        // SAFETY: forwarded.
+        unsafe { serial::<K>(p) };
+        return;
+    }
+    let (blocks, unit) = if split_n {
+        (n_blocks, K::NR)
+    } else {
+        (m_blocks, K::MR)
+    };
+    // One task per thread: finer chunks would balance better when a core
+    // is shared, but each extra N chunk re-packs all of A (12% extra work
+    // on 64×784·784×256 with 4 chunks). A worker that wakes late is already
+    // covered: the caller claims any task not yet taken.
+    let task = |i: usize| {
+        let lo = blocks * i / t * unit;
+        let hi = (blocks * (i + 1) / t * unit).min(if split_n { p.n } else { p.m });
+        if lo >= hi {
+            return;
+        }
+        let mut s = *p;
+        if split_n {
+            s.n = hi - lo;
+            s.b = p.b.wrapping_offset(lo as isize * p.csb);
+            s.c = p.c.wrapping_offset(lo as isize * p.csc);
+        } else {
+            s.m = hi - lo;
+            s.a = p.a.wrapping_offset(lo as isize * p.rsa);
+            s.c = p.c.wrapping_offset(lo as isize * p.rsc);
+        }
+        // SAFETY: sub-block of the caller's valid problem; tasks write
+        // disjoint C blocks.
+        unsafe { serial::<K>(&s) };
+    };
+    pool::parallel_for(t, t, &task);
+}
+
+thread_local! {
+    /// Packing buffer reused by every call on this thread (pool workers are
+    /// persistent, so after warm-up no call allocates). Taken out while in
+    /// use, so a re-entrant call simply allocates its own.
+    static PACK_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with a 64-byte aligned scratch buffer of at least `len` floats.
+fn with_pack_buf<R>(len: usize, f: impl FnOnce(*mut f32) -> R) -> R {
+    const ALIGN: usize = 16; // floats = 64 bytes
+    let mut v = PACK_BUF.try_with(Cell::take).unwrap_or_default();
+    if v.len() < len + ALIGN {
+        v.resize(len + ALIGN, 0.0);
+    }
+    let ptr = v.as_mut_ptr();
+    let r = f(ptr.wrapping_add(ptr.align_offset(ALIGN * 4).min(ALIGN)));
+    // Ignored error: TLS already torn down (thread exit); just drop `v`.
+    let _ = PACK_BUF.try_with(|c| c.set(v));
+    r
+}
+
+/// Whether A should be packed. Unpacked, the kernel broadcasts A straight
+/// from its strided rows; packing costs a pass over the block and pays only
+/// when each A micro-panel is reused by many B panels and the block is
+/// large enough for its layout (strided rows, power-of-two leading
+/// dimensions) to cause cache conflicts. Measured: 48..128 × 64 × 64..256
+/// products were 5-25% faster unpacked, 96×96×256 and larger 5-10% faster
+/// packed; with m ≤ 12 (e.g. 10×33600·33600×784) packing cost ~40%.
+fn pack_a_wanted<K: Kernel>(p: &Problem) -> bool {
+    p.m > 2 * K::MR && p.n > K::NR && (p.n > 4 * K::NR || p.m > K::MC)
+}
+
+/// Whether B should be packed. B used in place needs contiguous rows
+/// (`csb == 1`); an unpacked B micro-panel is re-read from its strided
+/// source once per MR rows of A, so skipping the pack pays for small m,
+/// where each B element is used only once or twice (6×16×512: 29 vs 18
+/// flop/cycle; 10×784·784×33600: packing B, even row-wise into an
+/// L2-sized block, was slower on 2 threads).
+fn pack_b_wanted<K: Kernel>(p: &Problem) -> bool {
+    p.csb != 1 || p.m > 2 * K::MR
+}
+
+/// Block size `<= max` (unless `unit` is larger) splitting `len` into
+/// equal blocks, rounded up to a multiple of `unit`.
+fn balanced(len: usize, max: usize, unit: usize) -> usize {
+    let blocks = len.div_ceil(max).max(1);
+    len.div_ceil(blocks).div_ceil(unit) * unit
+}
+
+unsafe fn serial<K: Kernel>(p: &Problem) {
+    let pack_a = pack_a_wanted::<K>(p);
+    let pack_b = pack_b_wanted::<K>(p);
+    // Split each dimension into equal blocks (rounded to the register
+    // tile) rather than full blocks plus a sliver: k = 784 with KC = 256
+    // would otherwise end with a 16-deep pass that reloads and stores all
+    // of C for almost no work.
+    // With a single B panel (n <= NR) the panel is reused by every A tile
+    // from L2 anyway, and deeper passes mean fewer, longer contiguous reads
+    // of A rows: 33600×784·784×10 went from 5.5 to 10 flop/cycle with
+    // k unblocked.
+    let kc_target = if p.n <= K::NR { 4 * K::KC } else { K::KC };
+    let kcb = balanced(p.k, kc_target, 8);
+    let mcb = balanced(p.m, K::MC, K::MR);
+    let ncb = balanced(p.n, K::NC, K::NR);
+    let kc_max = p.k.min(kcb);
+    let nc_max = p.n.min(ncb).div_ceil(K::NR) * K::NR;
+    let mc_max = p.m.min(mcb).div_ceil(K::MR) * K::MR;
+    let a_len = if pack_a { mc_max * kc_max } else { 0 };
+    // Unpacked B still packs its ragged last panel.
+    let b_len = if pack_b { nc_max } else { K::NR } * kc_max;
+    let a_len_padded = a_len.div_ceil(16) * 16;
+    let plan = Plan {
+        pack_a,
+        pack_b,
+        kc: kcb,
+        mc: mcb,
+        nc: ncb,
+    };
+    with_pack_buf(a_len_padded + b_len, |buf| {
+        let abuf = buf;
+        let bbuf = buf.wrapping_add(a_len_padded);
+        // SAFETY: buffer sized above; operands valid per caller.
+        unsafe { serial_with_buf::<K>(p, &plan, abuf, bbuf) }
+    })
+}
+
+/// Block sizes and packing decisions for one serial product.
+#[derive(Clone, Copy)]
+struct Plan {
+    pack_a: bool,
+    pack_b: bool,
+    kc: usize,
+    mc: usize,
+    nc: usize,
+}
+
+unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, bbuf: *mut f32) {
+    let (mr, nr) = (K::MR, K::NR);
+    let Plan {
+        pack_a,
+        pack_b,
+        kc: kcb,
+        mc: mcb,
+        nc: ncb,
+    } = *plan;
+    for jc in (0..p.n).step_by(ncb) {
+        let nc = (p.n - jc).min(ncb);
+        for pc in (0..p.k).step_by(kcb) {
+            let kc = (p.k - pc).min(kcb);
+            let accumulate = p.accumulate || pc > 0;
+            let b_blk =
+                p.b.wrapping_offset(pc as isize * p.rsb + jc as isize * p.csb);
+            let full_panels = nc / nr;
+            // SAFETY (all blocks): addresses inside the caller's problem or
+            // inside the buffers sized in `serial`.
+            if pack_b {
+                unsafe { K::pack_b(kc, nc, b_blk, p.rsb, p.csb, bbuf) };
+            } else if !nc.is_multiple_of(nr) {
+                let tail = b_blk.wrapping_add(full_panels * nr);
+                unsafe { K::pack_b(kc, nc % nr, tail, p.rsb, p.csb, bbuf) };
+            }
+            for ic in (0..p.m).step_by(mcb) {
+                let mc = (p.m - ic).min(mcb);
+                let a_blk =
+                    p.a.wrapping_offset(ic as isize * p.rsa + pc as isize * p.csa);
+                if pack_a {
+                    unsafe { K::pack_a(mc, kc, a_blk, p.rsa, p.csa, abuf) };
+                }
+                let c_blk =
+                    p.c.wrapping_offset(ic as isize * p.rsc + jc as isize * p.csc);
+                for jr in (0..nc).step_by(nr) {
+                    let cols = (nc - jr).min(nr);
+                    let (b_pan, brs) = if pack_b {
+                        (bbuf.wrapping_add(jr * kc) as *const f32, nr as isize)
+                    } else if cols < nr {
+                        (bbuf as *const f32, nr as isize)
+                    } else {
+                        (b_blk.wrapping_add(jr), p.rsb)
+                    };
+                    for ir in (0..mc).step_by(mr) {
+                        let rows = (mc - ir).min(mr);
+                        let (a_pan, ars, acs) = if pack_a {
+                            (abuf.wrapping_add(ir * kc) as *const f32, 1, mr as isize)
+                        } else {
+                            (a_blk.wrapping_offset(ir as isize * p.rsa), p.rsa, p.csa)
+                        };
+                        let c_tile =
+                            c_blk.wrapping_offset(ir as isize * p.rsc + jr as isize * p.csc);
+                        unsafe {
+                            K::tile(
+                                kc, a_pan, ars, acs, b_pan, brs, c_tile, p.rsc, p.csc, rows, cols,
+                                accumulate,
+                            )
+                        };
+                    }
+                }
+            }
+        }
+    }
+}

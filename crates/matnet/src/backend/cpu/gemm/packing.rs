@@ -1,0 +1,136 @@
+//! Packing of A and B blocks into microkernel panels, and writing ragged tiles back.
+
+use super::Kernel;
+
+/// Packs `kc×nc` of B into panels of `nr` columns: panel q holds row p's
+/// columns at `dst[q*kc*nr + p*nr ..][..nr]`, zero-padded to `nr`.
+pub(super) unsafe fn pack_b_block<K: Kernel + ?Sized>(
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+    dst: *mut f32,
+) {
+    let nr = K::NR;
+    for (q, j0) in (0..nc).step_by(nr).enumerate() {
+        let cols = (nc - j0).min(nr);
+        let src = b.wrapping_offset(j0 as isize * csb);
+        let d = dst.wrapping_add(q * kc * nr);
+        // SAFETY: reads inside the caller's B block, writes inside `dst`
+        // which holds ceil(nc/nr)*nr*kc floats.
+        unsafe {
+            if csb == 1 && cols == nr {
+                for p in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.offset(p as isize * rsb), d.add(p * nr), nr);
+                }
+            } else if rsb == 1 {
+                // Column-contiguous B (a transposed operand): walk each
+                // column contiguously; the scattered writes stay in L1.
+                for j in 0..cols {
+                    let s = src.offset(j as isize * csb);
+                    for p in 0..kc {
+                        *d.add(p * nr + j) = *s.add(p);
+                    }
+                }
+                if cols < nr {
+                    for p in 0..kc {
+                        std::ptr::write_bytes(d.add(p * nr + cols), 0, nr - cols);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    let s = src.offset(p as isize * rsb);
+                    for j in 0..nr {
+                        *d.add(p * nr + j) = if j < cols {
+                            *s.offset(j as isize * csb)
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs `mc×kc` of A into panels of `mr` rows: panel q holds column p's
+/// rows at `dst[q*kc*mr + p*mr ..][..rows]`. Rows past `mc` in the last
+/// panel are left unwritten: kernels are told the real row count.
+pub(super) unsafe fn pack_a_block<K: Kernel + ?Sized>(
+    mc: usize,
+    kc: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    dst: *mut f32,
+) {
+    let mr = K::MR;
+    for (q, i0) in (0..mc).step_by(mr).enumerate() {
+        let rows = (mc - i0).min(mr);
+        let src = a.wrapping_offset(i0 as isize * rsa);
+        let d = dst.wrapping_add(q * kc * mr);
+        // SAFETY: reads inside the caller's A block, writes inside `dst`
+        // which holds ceil(mc/mr)*mr*kc floats.
+        unsafe {
+            if csa == 1 && rows == mr {
+                // Row-major A: read MR rows in lockstep so each packed
+                // column is written whole (MR is a constant here, so the
+                // inner loop unrolls).
+                for p in 0..kc {
+                    for i in 0..mr {
+                        *d.add(p * mr + i) = *src.offset(i as isize * rsa + p as isize);
+                    }
+                }
+            } else if rsa == 1 && rows == mr {
+                for p in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.offset(p as isize * csa), d.add(p * mr), mr);
+                }
+            } else if csa == 1 {
+                for i in 0..rows {
+                    let s = src.offset(i as isize * rsa);
+                    for p in 0..kc {
+                        *d.add(p * mr + i) = *s.add(p);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    let s = src.offset(p as isize * csa);
+                    for i in 0..rows {
+                        *d.add(p * mr + i) = *s.offset(i as isize * rsa);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes an MR×NR (row stride `ld`) temporary tile into C, for ragged
+/// tiles and non-unit C column strides.
+///
+/// # Safety
+/// `tmp` holds `rows` rows of `ld` floats; C addresses valid for
+/// `rows × cols`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn scatter_tile(
+    tmp: *const f32,
+    ld: usize,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    for r in 0..rows {
+        for j in 0..cols {
+            // SAFETY: see function contract.
+            unsafe {
+                let v = *tmp.add(r * ld + j);
+                let cij = c.offset(r as isize * rsc + j as isize * csc);
+                *cij = if accumulate { *cij + v } else { v };
+            }
+        }
+    }
+}
