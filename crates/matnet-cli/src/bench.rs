@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use clap::Subcommand;
-use matnet::backend::cpu::gemm;
+use matnet::backend::kernels as gemm;
 use matnet::{Module, Rng, Tensor};
 use serde::Serialize;
 
@@ -200,7 +200,7 @@ fn bench_mlp(
     );
     let mut rng = Rng::new(0);
     let (x, y) = synthetic_mnist(images, &mut rng);
-    let threads = matnet::backend::cpu::threads::num_threads();
+    let threads = matnet::backend::kernels::num_threads();
     let mut rows = Vec::new();
     for &b in batch_sizes {
         let net = Sequential::new()
@@ -290,7 +290,7 @@ fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
         a.batch_size,
         a.epochs,
     );
-    let threads = matnet::backend::cpu::threads::num_threads();
+    let threads = matnet::backend::kernels::num_threads();
     if a.json {
         let row = serde_json::json!({
             "model": a.model.name(),
@@ -313,7 +313,7 @@ fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
 /// Per-layer convolution kernels: `2·N·O·(C/g)·kh·kw·OH·OW` flops per pass
 /// for the forward pass, the input gradient and the weight gradient.
 fn bench_conv(json: bool) -> anyhow::Result<()> {
-    use matnet::backend::cpu::conv;
+    use matnet::backend::kernels as conv;
     use matnet::ops::conv::{Conv2dParams, ConvGeom, ConvShape};
     let mut rng = Rng::new(0);
     // (name, [N, C, H, W], [O, kh], padding)
@@ -332,7 +332,7 @@ fn bench_conv(json: bool) -> anyhow::Result<()> {
             "fwd",
             "grad_x",
             "grad_w",
-            matnet::backend::cpu::threads::num_threads()
+            matnet::backend::kernels::num_threads()
         );
     }
     let mut rows = Vec::new();

@@ -30,6 +30,7 @@
 pub mod autograd;
 pub mod backend;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod io;
 pub mod layout;
@@ -42,6 +43,7 @@ pub mod shape;
 pub mod tensor;
 
 pub use autograd::{Gradients, is_grad_enabled, no_grad};
+pub use device::{Device, default_device, set_default_device};
 pub use error::{Error, Result};
 pub use nn::Module;
 pub use optim::Optimizer;

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::autograd::{self, Op};
-use crate::backend::Storage;
+use crate::backend::{OptimRule, Storage, View};
+use crate::device::{Device, default_device};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::rng::Rng;
@@ -28,6 +29,8 @@ pub(crate) struct TensorInner {
     // RwLock rather than plain Arc<Vec>: optimizers update parameters in place,
     // and views (a transposed weight in a live graph) must see the new values.
     storage: Arc<RwLock<Storage>>,
+    // Kept beside the storage so asking for it takes no lock.
+    device: Device,
     layout: Layout,
     op: Option<Op>,
     is_variable: bool,
@@ -51,21 +54,40 @@ pub struct Tensor(Arc<TensorInner>);
 impl Tensor {
     // ----- construction -------------------------------------------------------
 
-    /// Builds a node from fresh contiguous data. `op` is recorded only when
-    /// gradients are enabled and some input of the op tracks gradients.
-    pub(crate) fn from_parts(data: Vec<f32>, shape: Shape, op: Option<Op>) -> Tensor {
-        debug_assert_eq!(data.len(), shape.numel());
+    /// A new leaf node over a fresh contiguous buffer (no op, no profiling).
+    pub(crate) fn from_storage(storage: Storage, shape: Shape) -> Tensor {
+        Tensor::node_with_id(TensorId::next(), storage, shape, None)
+    }
+
+    /// The result of an op: a node over a fresh contiguous buffer that
+    /// remembers `op` when gradients are enabled and some input of the op
+    /// tracks gradients. Every op's result passes here, so this is where an
+    /// active profile sees it.
+    pub(crate) fn from_op(storage: Storage, shape: Shape, op: Op) -> Tensor {
         let id = TensorId::next();
-        if let Some(op) = &op {
-            autograd::profile::record_forward(op, id, &shape);
-        }
+        autograd::profile::record_forward(&op, id, &shape);
+        Tensor::node_with_id(id, storage, shape, Some(op).filter(autograd::should_record))
+    }
+
+    fn node_with_id(id: TensorId, storage: Storage, shape: Shape, op: Option<Op>) -> Tensor {
+        debug_assert_eq!(storage.len(), shape.numel());
         Tensor(Arc::new(TensorInner {
             id,
-            storage: Arc::new(RwLock::new(Storage::Cpu(data))),
+            device: storage.device(),
+            storage: Arc::new(RwLock::new(storage)),
             layout: Layout::contiguous(shape),
-            op: op.filter(autograd::should_record),
+            op,
             is_variable: false,
         }))
+    }
+
+    /// A leaf on the default device from host data.
+    fn from_host(data: Vec<f32>, shape: Shape) -> Tensor {
+        Tensor::from_host_on(data, shape, default_device())
+    }
+
+    fn from_host_on(data: Vec<f32>, shape: Shape, device: Device) -> Tensor {
+        Tensor::from_storage(Storage::from_host(data, device), shape)
     }
 
     /// A new node that views this tensor's storage through `layout`.
@@ -74,6 +96,7 @@ impl Tensor {
         autograd::profile::record_forward(&op, id, layout.shape());
         Tensor(Arc::new(TensorInner {
             id,
+            device: self.0.device,
             storage: self.0.storage.clone(),
             layout,
             op: Some(op).filter(autograd::should_record),
@@ -81,17 +104,10 @@ impl Tensor {
         }))
     }
 
-    /// A tensor from row-major data. Panics when `data.len()` does not match the shape.
+    /// A tensor from row-major data, on the default device. Panics when
+    /// `data.len()` does not match the shape.
     pub fn from_vec(data: Vec<f32>, shape: impl Into<Shape>) -> Tensor {
-        let shape = shape.into();
-        assert_eq!(
-            data.len(),
-            shape.numel(),
-            "from_vec: {} values do not fill shape {:?}",
-            data.len(),
-            shape
-        );
-        Tensor::from_parts(data, shape, None)
+        Tensor::from_vec_on(data, shape, default_device())
     }
 
     /// Like [`Tensor::from_vec`] but returns an error on a length mismatch
@@ -106,7 +122,7 @@ impl Tensor {
                 shape.numel()
             )));
         }
-        Ok(Tensor::from_parts(data, shape, None))
+        Ok(Tensor::from_host(data, shape))
     }
 
     /// A tensor copied from a slice.
@@ -116,13 +132,36 @@ impl Tensor {
 
     /// A rank-0 tensor holding `v`.
     pub fn scalar(v: f32) -> Tensor {
-        Tensor::from_parts(vec![v], Shape::new([]), None)
+        Tensor::from_host(vec![v], Shape::new([]))
     }
 
     /// A tensor filled with `v`.
     pub fn full(shape: impl Into<Shape>, v: f32) -> Tensor {
+        Tensor::full_on(shape, v, default_device())
+    }
+
+    /// A tensor filled with `v` on `device`.
+    pub fn full_on(shape: impl Into<Shape>, v: f32, device: Device) -> Tensor {
         let shape = shape.into();
-        Tensor::from_parts(vec![v; shape.numel()], shape, None)
+        Tensor::from_storage(Storage::full(shape.numel(), v, device), shape)
+    }
+
+    /// A tensor from row-major data on `device` (see [`Tensor::from_vec`]).
+    pub fn from_vec_on(data: Vec<f32>, shape: impl Into<Shape>, device: Device) -> Tensor {
+        let shape = shape.into();
+        assert_eq!(
+            data.len(),
+            shape.numel(),
+            "from_vec: {} values do not fill shape {:?}",
+            data.len(),
+            shape
+        );
+        Tensor::from_host_on(data, shape, device)
+    }
+
+    /// A tensor of zeros on `device`.
+    pub fn zeros_on(shape: impl Into<Shape>, device: Device) -> Tensor {
+        Tensor::full_on(shape, 0.0, device)
     }
 
     /// A tensor of zeros.
@@ -137,7 +176,7 @@ impl Tensor {
 
     /// `[0, 1, ..., n-1]`.
     pub fn arange(n: usize) -> Tensor {
-        Tensor::from_parts((0..n).map(|i| i as f32).collect(), Shape::new([n]), None)
+        Tensor::from_host((0..n).map(|i| i as f32).collect(), Shape::new([n]))
     }
 
     /// `start, start+step, ...` up to but excluding `end`.
@@ -148,7 +187,7 @@ impl Tensor {
         );
         let n = ((end - start) / step).ceil().max(0.0) as usize;
         let data: Vec<f32> = (0..n).map(|i| start + step * i as f32).collect();
-        Tensor::from_parts(data, Shape::new([n]), None)
+        Tensor::from_host(data, Shape::new([n]))
     }
 
     /// The `n×n` identity matrix.
@@ -157,7 +196,7 @@ impl Tensor {
         for i in 0..n {
             data[i * n + i] = 1.0;
         }
-        Tensor::from_parts(data, Shape::new([n, n]), None)
+        Tensor::from_host(data, Shape::new([n, n]))
     }
 
     /// Uniform random values in `[lo, hi)` from `rng`.
@@ -166,7 +205,7 @@ impl Tensor {
         let data = (0..shape.numel())
             .map(|_| rng.uniform_range(lo, hi))
             .collect();
-        Tensor::from_parts(data, shape, None)
+        Tensor::from_host(data, shape)
     }
 
     /// Normal random values with the given mean and standard deviation from `rng`.
@@ -175,17 +214,38 @@ impl Tensor {
         let data = (0..shape.numel())
             .map(|_| mean + std * rng.normal())
             .collect();
-        Tensor::from_parts(data, shape, None)
+        Tensor::from_host(data, shape)
     }
 
-    /// A tensor of zeros with this tensor's shape.
+    /// A tensor of zeros with this tensor's shape, on its device.
     pub fn zeros_like(&self) -> Tensor {
-        Tensor::zeros(self.shape())
+        Tensor::full_on(self.shape(), 0.0, self.device())
     }
 
-    /// A tensor of ones with this tensor's shape.
+    /// A tensor of ones with this tensor's shape, on its device.
     pub fn ones_like(&self) -> Tensor {
-        Tensor::ones(self.shape())
+        Tensor::full_on(self.shape(), 1.0, self.device())
+    }
+
+    // ----- devices ------------------------------------------------------------
+
+    /// The device this tensor's data lives on.
+    pub fn device(&self) -> Device {
+        self.0.device
+    }
+
+    /// A copy of this tensor on `device` (itself when already there). The
+    /// copy is a new leaf, cut from the graph; a variable stays a variable.
+    pub fn to_device(&self, device: Device) -> Tensor {
+        if device == self.device() {
+            return self.clone();
+        }
+        let t = Tensor::from_host_on(self.to_vec(), self.shape().clone(), device);
+        if self.is_variable() {
+            t.requires_grad()
+        } else {
+            t
+        }
     }
 
     // ----- autograd flags -----------------------------------------------------
@@ -196,6 +256,7 @@ impl Tensor {
     pub fn requires_grad(self) -> Tensor {
         Tensor(Arc::new(TensorInner {
             id: TensorId::next(),
+            device: self.0.device,
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
             op: None,
@@ -207,6 +268,7 @@ impl Tensor {
     pub fn detach(&self) -> Tensor {
         Tensor(Arc::new(TensorInner {
             id: TensorId::next(),
+            device: self.0.device,
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
             op: None,
@@ -281,25 +343,40 @@ impl Tensor {
         self.0.storage.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn storage_mut(&self) -> RwLockWriteGuard<'_, Storage> {
+    pub(crate) fn storage_mut(&self) -> RwLockWriteGuard<'_, Storage> {
         self.0.storage.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Calls `f` with the contiguous data of this tensor, copying only when the
-    /// view is not contiguous.
+    /// Calls `f` with the contiguous data of this tensor on the host, copying
+    /// only when the view is not contiguous or not in host memory.
     pub fn with_data<R>(&self, f: impl FnOnce(&[f32]) -> R) -> R {
         let layout = &self.0.layout;
         if layout.is_contiguous() {
             let s = self.storage();
-            f(&s.as_slice()[layout.offset()..layout.offset() + self.numel()])
-        } else {
-            f(&self.to_vec())
+            if let Some(host) = s.host_slice() {
+                return f(&host[layout.offset()..layout.offset() + self.numel()]);
+            }
         }
+        f(&self.to_vec())
     }
 
-    /// The elements in row-major order.
+    /// The elements in row-major order (read back to the host).
     pub fn to_vec(&self) -> Vec<f32> {
-        crate::backend::cpu::copy_strided(self.storage().as_slice(), &self.0.layout)
+        let s = self.storage();
+        Storage::to_host(View {
+            data: &*s,
+            layout: &self.0.layout,
+        })
+    }
+
+    /// A contiguous copy in a buffer of its own (no op recorded).
+    pub(crate) fn copy(&self) -> Tensor {
+        let s = self.storage();
+        let view = View {
+            data: &*s,
+            layout: self.layout(),
+        };
+        Tensor::from_storage(Storage::copy_strided(view), self.shape().clone())
     }
 
     /// The single value of a one-element tensor.
@@ -329,22 +406,29 @@ impl Tensor {
             .collect()
     }
 
-    // ----- in-place updates (optimizers) --------------------------------------
+    // ----- in-place updates ---------------------------------------------------
 
-    /// Overwrites the data of a contiguous tensor in place (used by optimizers
-    /// on parameters; not recorded by autograd).
+    /// Overwrites the data of a contiguous tensor in place with a host
+    /// function (not recorded by autograd). The data makes a round trip
+    /// through host memory; optimizers and layers use backend primitives
+    /// instead.
     pub fn update_(&self, f: impl FnOnce(&mut [f32])) {
         assert!(
             self.is_contiguous(),
             "update_: tensor of shape {:?} is a non-contiguous view",
             self.shape()
         );
-        let (off, n) = (self.0.layout.offset(), self.numel());
-        let mut s = self.storage_mut();
-        f(&mut s.as_mut_slice()[off..off + n]);
+        let mut data = self.to_vec();
+        f(&mut data);
+        self.assign_(&Tensor::from_host_on(
+            data,
+            self.shape().clone(),
+            self.device(),
+        ));
     }
 
-    /// Copies `src` (same shape) into this tensor's data in place.
+    /// Copies `src` (same shape, same device) into this tensor's data in
+    /// place (not recorded by autograd).
     pub fn assign_(&self, src: &Tensor) {
         assert_eq!(
             self.shape(),
@@ -353,8 +437,46 @@ impl Tensor {
             self.shape(),
             src.shape()
         );
-        let data = src.to_vec();
-        self.update_(|d| d.copy_from_slice(&data));
+        crate::ops::check_devices("assign_", &[self, src]);
+        // Reading and writing one buffer would take its lock twice.
+        let src = if self.same_storage(src) {
+            src.copy()
+        } else {
+            src.clone()
+        };
+        let s = src.storage();
+        let view = View {
+            data: &*s,
+            layout: src.layout(),
+        };
+        Storage::copy_into(&mut self.storage_mut(), &self.0.layout, view);
+    }
+}
+
+impl Tensor {
+    /// One optimizer update of this (contiguous) parameter in place from
+    /// `grad`, with the rule's per-element state in `state`.
+    pub(crate) fn optim_step_(&self, grad: &Tensor, state: &Tensor, rule: &OptimRule) {
+        assert!(
+            self.is_contiguous() && grad.shape() == self.shape(),
+            "optimizer step: parameter {:?} (contiguous: {}) and gradient {:?}",
+            self.shape(),
+            self.is_contiguous(),
+            grad.shape()
+        );
+        crate::ops::check_devices("optimizer step", &[self, grad, state]);
+        let g = grad.storage();
+        let mut s = state.storage_mut();
+        Storage::optim_step(
+            &mut self.storage_mut(),
+            self.layout(),
+            View {
+                data: &*g,
+                layout: grad.layout(),
+            },
+            &mut s,
+            rule,
+        );
     }
 }
 

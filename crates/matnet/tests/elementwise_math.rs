@@ -1,6 +1,6 @@
 //! The vectorisable `exp`, `sigmoid` and `tanh` against f64 references.
 
-use matnet::backend::cpu::math;
+use matnet::backend::kernels::math;
 
 /// Worst relative error (with an absolute floor `tiny`) over `xs`.
 fn worst(xs: &[f32], f: fn(f32) -> f32, reference: fn(f64) -> f64, tiny: f64) -> (f64, f32) {

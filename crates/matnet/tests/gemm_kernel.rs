@@ -1,7 +1,7 @@
 //! `sgemm` against an f64-accumulated reference over many shapes, layouts
 //! and options.
 
-use matnet::backend::cpu::gemm::{naive_sgemm, sgemm, sgemm_portable};
+use matnet::backend::kernels::{naive_sgemm, sgemm, sgemm_portable};
 
 /// Deterministic xorshift fill in [-1, 1).
 fn fill(len: usize, seed: u64) -> Vec<f32> {

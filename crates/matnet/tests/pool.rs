@@ -1,6 +1,6 @@
 //! Thread pool behaviour: coverage of tasks, nesting, panics, concurrency.
 
-use matnet::backend::cpu::threads::{num_threads, parallel_for};
+use matnet::backend::kernels::{num_threads, parallel_for};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -26,7 +26,7 @@ impl Tensor {
             "backward: called on a tensor of shape {:?}; reduce it to a scalar first",
             self.shape()
         );
-        self.backward_with(Tensor::ones(self.shape()))
+        self.backward_with(self.ones_like())
     }
 
     /// Backpropagates a given output gradient (the vector in a
@@ -193,7 +193,7 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
         Op::BroadcastTo(x) => vec![Some(g.sum_to(x.shape()))],
         Op::Copy(_) => vec![Some(g.clone())],
         Op::Gather(x, dim, index) => {
-            vec![Some(Tensor::zeros(x.shape()).scatter_add(*dim, index, g))]
+            vec![Some(x.zeros_like().scatter_add(*dim, index, g))]
         }
         // The adjoint pair of convolution: each is the other's gradient.
         Op::Im2col(_, geom) => vec![Some(g.col2im(*geom))],
@@ -225,7 +225,7 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
             vec![Some(picked.reshape(x.shape()))]
         }
         Op::IndexSelect(x, dim, index) => {
-            vec![Some(Tensor::zeros(x.shape()).index_add(*dim, index, g))]
+            vec![Some(x.zeros_like().index_add(*dim, index, g))]
         }
     }
 }

@@ -36,7 +36,8 @@ impl AttnMask {
         match self {
             AttnMask::Float(m) => m.clone(),
             AttnMask::Bool(m) => {
-                Tensor::where_cond(m, &Tensor::scalar(f32::NEG_INFINITY), &Tensor::scalar(0.0))
+                let on = |v: f32| Tensor::full_on([], v, m.device());
+                Tensor::where_cond(m, &on(f32::NEG_INFINITY), &on(0.0))
             }
         }
     }

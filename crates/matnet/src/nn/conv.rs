@@ -251,19 +251,18 @@ impl Module for BatchNorm2d {
             let var = x.var(&[0, 2, 3], true, 0);
             let n = (x.numel() / c) as f32;
             let _g = crate::no_grad();
-            let (m, v) = (mean.to_vec(), var.to_vec());
             let k = self.momentum;
-            self.running_mean.update_(|r| {
-                r.iter_mut()
-                    .zip(&m)
-                    .for_each(|(r, m)| *r = (1.0 - k) * *r + k * m)
-            });
             let unbias = n / (n - 1.0).max(1.0);
-            self.running_var.update_(|r| {
-                r.iter_mut()
-                    .zip(&v)
-                    .for_each(|(r, v)| *r = (1.0 - k) * *r + k * v * unbias)
-            });
+            // running = (1 − k)·running + k·batch, with tensor ops on the
+            // running statistics' own device.
+            let blend = |running: &Tensor, batch: &Tensor, scale: f32| {
+                let new = running
+                    .mul_scalar(1.0 - k)
+                    .add(&batch.reshape([c]).mul_scalar(k * scale));
+                running.assign_(&new);
+            };
+            blend(&self.running_mean, &mean, 1.0);
+            blend(&self.running_var, &var, unbias);
             (mean, var)
         } else {
             (

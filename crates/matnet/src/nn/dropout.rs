@@ -42,7 +42,7 @@ impl Module for Dropout {
         let mask: Vec<f32> = (0..x.numel())
             .map(|_| if rng.uniform() >= self.p { scale } else { 0.0 })
             .collect();
-        x.mul(&Tensor::from_vec(mask, x.shape().clone()))
+        x.mul(&Tensor::from_vec_on(mask, x.shape().clone(), x.device()))
     }
 
     fn set_training(&mut self, training: bool) {

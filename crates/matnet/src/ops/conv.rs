@@ -10,8 +10,9 @@
 //! convolution plus the weight gradient `Σ_i gy[i]·cols(x[i])ᵀ`, so
 //! `conv_transpose2d` is still exactly the adjoint of `conv2d`.
 
+use super::{view, with_storages};
 use crate::autograd::Op;
-use crate::backend::cpu;
+use crate::backend::Storage;
 pub use crate::params::{Conv2dParams, ConvGeom, ConvShape};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -26,9 +27,9 @@ impl Tensor {
             "im2col: input shape {:?} does not match geometry {g:?}",
             self.shape()
         );
-        let data = self.with_data(|x| cpu::conv::im2col(x, n, c, &g));
+        let data = Storage::im2col(view(&self.storage(), self.layout()), &g);
         let shape = Shape::new([n, c * g.kh * g.kw, g.out_h() * g.out_w()]);
-        Tensor::from_parts(data, shape, Some(Op::Im2col(self.clone(), g)))
+        Tensor::from_op(data, shape, Op::Im2col(self.clone(), g))
     }
 
     /// Folds columns back into images, summing overlaps (the adjoint of
@@ -44,11 +45,11 @@ impl Tensor {
             self.shape()
         );
         let (n, c) = (self.dims()[0], self.dims()[1] / kk);
-        let data = self.with_data(|x| cpu::conv::col2im(x, n, c, &g));
-        Tensor::from_parts(
+        let data = Storage::col2im(view(&self.storage(), self.layout()), c, &g);
+        Tensor::from_op(
             data,
             Shape::new([n, c, g.h, g.w]),
-            Some(Op::Col2im(self.clone(), g)),
+            Op::Col2im(self.clone(), g),
         )
     }
 
@@ -149,20 +150,24 @@ impl Tensor {
 
     /// `conv2d` without bias, for a checked shape: `[N, C, H, W] -> [N, O, OH, OW]`.
     pub(crate) fn conv2d_op(&self, weight: &Tensor, s: ConvShape) -> Tensor {
-        let y = self.with_data(|x| weight.with_data(|w| cpu::conv::conv2d_forward(x, w, &s)));
+        let y = with_storages("conv2d", &[self, weight], |st| {
+            Storage::conv2d(view(st[0], self.layout()), view(st[1], weight.layout()), &s)
+        });
         let shape = Shape::new([s.n, s.o, s.geom.out_h(), s.geom.out_w()]);
-        Tensor::from_parts(y, shape, Some(Op::Conv2d(self.clone(), weight.clone(), s)))
+        Tensor::from_op(y, shape, Op::Conv2d(self.clone(), weight.clone(), s))
     }
 
     /// The adjoint of [`Tensor::conv2d_op`] in its input:
     /// `[N, O, OH, OW] -> [N, C, H, W]`.
     pub(crate) fn conv_transpose2d_op(&self, weight: &Tensor, s: ConvShape) -> Tensor {
-        let y = self.with_data(|x| weight.with_data(|w| cpu::conv::conv2d_backward_data(x, w, &s)));
+        let y = with_storages("conv_transpose2d", &[self, weight], |st| {
+            Storage::conv_transpose2d(view(st[0], self.layout()), view(st[1], weight.layout()), &s)
+        });
         let shape = Shape::new([s.n, s.c, s.geom.h, s.geom.w]);
-        Tensor::from_parts(
+        Tensor::from_op(
             y,
             shape,
-            Some(Op::ConvTranspose2d(self.clone(), weight.clone(), s)),
+            Op::ConvTranspose2d(self.clone(), weight.clone(), s),
         )
     }
 
@@ -173,7 +178,9 @@ impl Tensor {
             "rot180: shape {:?} has fewer than 2 dimensions",
             self.shape()
         );
-        let rev = |n: usize| Tensor::from_vec((0..n).rev().map(|i| i as f32).collect(), [n]);
+        let rev = |n: usize| {
+            Tensor::from_vec_on((0..n).rev().map(|i| i as f32).collect(), [n], self.device())
+        };
         let (h, w) = (self.dim(-2), self.dim(-1));
         self.index_select(-1, &rev(w)).index_select(-2, &rev(h))
     }
@@ -229,8 +236,10 @@ fn conv_dims(x: &Tensor, weight: &Tensor, op: &str) -> ([usize; 4], [usize; 4]) 
 /// backward rules of both convolutions (for a transposed convolution the
 /// roles of `x` and `gy` swap); it records no op of its own.
 pub(crate) fn conv2d_weight_grad(x: &Tensor, gy: &Tensor, s: &ConvShape) -> Tensor {
-    let gw = x.with_data(|x| gy.with_data(|g| cpu::conv::conv2d_backward_weight(x, g, s)));
-    Tensor::from_parts(gw, s.weight_shape(), None)
+    let gw = with_storages("conv2d weight gradient", &[x, gy], |st| {
+        Storage::conv2d_weight_grad(view(st[0], x.layout()), view(st[1], gy.layout()), s)
+    });
+    Tensor::from_storage(gw, s.weight_shape())
 }
 
 /// The dimensions of a 4-D `[N, C, H, W]` input to pooling.
@@ -304,12 +313,12 @@ impl Tensor {
         let g = ConvGeom::new((h, w), kernel, &p);
         g.check("max_pool2d");
         let shape = Shape::new([n, c, g.out_h(), g.out_w()]);
-        let (vals, idx) = self.with_data(|x| cpu::pooling::max_pool2d(x, n * c, &g));
-        let idx = Tensor::from_parts(idx, shape.clone(), None);
-        let out = Tensor::from_parts(
+        let (vals, idx) = Storage::max_pool2d(view(&self.storage(), self.layout()), &g);
+        let idx = Tensor::from_storage(idx, shape.clone());
+        let out = Tensor::from_op(
             vals,
             shape,
-            Some(Op::MaxPool2d(self.clone(), idx.clone(), (h, w))),
+            Op::MaxPool2d(self.clone(), idx.clone(), (h, w)),
         );
         (out, idx)
     }
@@ -346,13 +355,17 @@ impl Tensor {
     /// own, in its backward pass).
     pub(crate) fn max_unpool2d_op(&self, indices: &Tensor, size: (usize, usize)) -> Tensor {
         let (n, c) = (self.dims()[0], self.dims()[1]);
-        let out = self.with_data(|g| {
-            indices.with_data(|idx| cpu::pooling::max_unpool2d(g, idx, n * c, size.0 * size.1))
+        let out = with_storages("max_unpool2d", &[self, indices], |s| {
+            Storage::max_unpool2d(
+                view(s[0], self.layout()),
+                view(s[1], indices.layout()),
+                size.0 * size.1,
+            )
         });
-        Tensor::from_parts(
+        Tensor::from_op(
             out,
             Shape::new([n, c, size.0, size.1]),
-            Some(Op::MaxUnpool2d(self.clone(), indices.clone())),
+            Op::MaxUnpool2d(self.clone(), indices.clone()),
         )
     }
 

@@ -2,49 +2,24 @@
 //! Index tensors hold f32 values that must be whole numbers in range (tensors
 //! are f32 only; integers are exact up to 2²⁴).
 
+use super::{view, with_storages};
 use crate::autograd::Op;
+use crate::backend::Storage;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
-/// Converts index values, panicking with the op name on a bad one.
-fn indices(index: &Tensor, bound: usize, op: &str) -> Vec<usize> {
-    index
-        .to_vec()
-        .into_iter()
-        .map(|v| {
+/// Checks that every index value is a whole number in `0..bound`, panicking
+/// with the op name on a bad one. The values are read back to the host: the
+/// message must name the bad value, and index tensors are small.
+fn check_indices(index: &Tensor, bound: usize, op: &str) {
+    index.with_data(|v| {
+        for &v in v {
             assert!(
                 v >= 0.0 && v.fract() == 0.0 && (v as usize) < bound,
                 "{op}: index {v} out of range 0..{bound}"
             );
-            v as usize
-        })
-        .collect()
-}
-
-/// Calls `f(position, offset_in_full)` for every element of a tensor of
-/// shape `sub` (row-major position), where `offset_in_full` is the row-major
-/// offset of the same coordinates in a tensor of shape `full`, skipping `dim`.
-fn for_each_coord(sub: &[usize], full: &[usize], dim: usize, mut f: impl FnMut(usize, usize)) {
-    let strides = Shape::from(full).contiguous_strides();
-    let n: usize = sub.iter().product();
-    let mut coord = vec![0usize; sub.len()];
-    let mut off = 0usize;
-    for p in 0..n {
-        f(p, off);
-        for k in (0..sub.len()).rev() {
-            coord[k] += 1;
-            if k != dim {
-                off += strides[k];
-            }
-            if coord[k] < sub[k] {
-                break;
-            }
-            if k != dim {
-                off -= coord[k] * strides[k];
-            }
-            coord[k] = 0;
         }
-    }
+    });
 }
 
 fn check_gather_shapes(src: &Tensor, dim: usize, index: &Tensor, op: &str) {
@@ -71,18 +46,14 @@ impl Tensor {
     pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
         let d = self.shape().axis(dim, "gather");
         check_gather_shapes(self, d, index, "gather");
-        let idx = indices(index, self.dims()[d], "gather");
-        let stride = self.shape().contiguous_strides()[d];
-        let mut out = vec![0.0f32; idx.len()];
-        self.with_data(|x| {
-            for_each_coord(index.dims(), self.dims(), d, |p, off| {
-                out[p] = x[off + idx[p] * stride]
-            });
+        check_indices(index, self.dims()[d], "gather");
+        let out = with_storages("gather", &[self, index], |s| {
+            Storage::gather(view(s[0], self.layout()), d, view(s[1], index.layout()))
         });
-        Tensor::from_parts(
+        Tensor::from_op(
             out,
             index.shape().clone(),
-            Some(Op::Gather(self.clone(), d, index.clone())),
+            Op::Gather(self.clone(), d, index.clone()),
         )
     }
 
@@ -97,15 +68,16 @@ impl Tensor {
             index.shape(),
             src.shape()
         );
-        let idx = indices(index, self.dims()[dim], "scatter_add");
-        let stride = self.shape().contiguous_strides()[dim];
-        let mut out = self.to_vec();
-        src.with_data(|s| {
-            for_each_coord(index.dims(), self.dims(), dim, |p, off| {
-                out[off + idx[p] * stride] += s[p]
-            });
+        check_indices(index, self.dims()[dim], "scatter_add");
+        let out = with_storages("scatter_add", &[self, index, src], |s| {
+            Storage::scatter_add(
+                view(s[0], self.layout()),
+                dim,
+                view(s[1], index.layout()),
+                view(s[2], src.layout()),
+            )
         });
-        Tensor::from_parts(out, self.shape().clone(), None)
+        Tensor::from_storage(out, self.shape().clone())
     }
 
     /// Slices along `dim` picked by a 1-D `index`: `[.., D, ..] -> [.., L, ..]`.
@@ -118,68 +90,51 @@ impl Tensor {
             "index_select: index shape {:?} is not 1-D",
             index.shape()
         );
-        let idx = indices(index, self.dims()[d], "index_select");
-        let outer: usize = self.dims()[..d].iter().product();
-        let inner: usize = self.dims()[d + 1..].iter().product();
-        let dn = self.dims()[d];
-        let mut out = Vec::with_capacity(outer * idx.len() * inner);
-        self.with_data(|x| {
-            for o in 0..outer {
-                for &i in &idx {
-                    let s = (o * dn + i) * inner;
-                    out.extend_from_slice(&x[s..s + inner]);
-                }
-            }
+        check_indices(index, self.dims()[d], "index_select");
+        let out = with_storages("index_select", &[self, index], |s| {
+            Storage::index_select(view(s[0], self.layout()), d, view(s[1], index.layout()))
         });
         let mut dims = self.dims().to_vec();
-        dims[d] = idx.len();
-        Tensor::from_parts(
+        dims[d] = index.numel();
+        Tensor::from_op(
             out,
             Shape::new(dims),
-            Some(Op::IndexSelect(self.clone(), d, index.clone())),
+            Op::IndexSelect(self.clone(), d, index.clone()),
         )
     }
 
     /// The adjoint of `index_select`: a copy of `self` with the slices of
     /// `src` added at rows `index` along `dim`. No gradient is recorded.
     pub fn index_add(&self, dim: usize, index: &Tensor, src: &Tensor) -> Tensor {
-        let idx = indices(index, self.dims()[dim], "index_add");
+        check_indices(index, self.dims()[dim], "index_add");
         let mut expect = self.dims().to_vec();
-        expect[dim] = idx.len();
-        assert_eq!(
-            src.dims(),
-            &expect[..],
+        expect[dim] = index.numel();
+        assert!(
+            src.dims() == &expect[..],
             "index_add: source shape {:?} does not match {:?}",
             src.shape(),
             expect
         );
-        let outer: usize = self.dims()[..dim].iter().product();
-        let inner: usize = self.dims()[dim + 1..].iter().product();
-        let dn = self.dims()[dim];
-        let mut out = self.to_vec();
-        src.with_data(|s| {
-            for o in 0..outer {
-                for (l, &i) in idx.iter().enumerate() {
-                    let dst = (o * dn + i) * inner;
-                    let from = (o * idx.len() + l) * inner;
-                    for (a, &b) in out[dst..dst + inner].iter_mut().zip(&s[from..from + inner]) {
-                        *a += b;
-                    }
-                }
-            }
+        let out = with_storages("index_add", &[self, index, src], |s| {
+            Storage::index_add(
+                view(s[0], self.layout()),
+                dim,
+                view(s[1], index.layout()),
+                view(s[2], src.layout()),
+            )
         });
-        Tensor::from_parts(out, self.shape().clone(), None)
+        Tensor::from_storage(out, self.shape().clone())
     }
 
-    /// One-hot encoding of integer labels: `[..] -> [.., num_classes]`.
+    /// One-hot encoding of integer labels: `[..] -> [.., num_classes]`,
+    /// as the comparison `labels[.., None] == arange(num_classes)`.
     pub fn one_hot(&self, num_classes: usize) -> Tensor {
-        let idx = indices(self, num_classes, "one_hot");
-        let mut out = vec![0.0f32; idx.len() * num_classes];
-        for (r, &c) in idx.iter().enumerate() {
-            out[r * num_classes + c] = 1.0;
-        }
-        let mut dims = self.dims().to_vec();
-        dims.push(num_classes);
-        Tensor::from_parts(out, Shape::new(dims), None)
+        check_indices(self, num_classes, "one_hot");
+        let classes = Tensor::from_vec_on(
+            (0..num_classes).map(|i| i as f32).collect(),
+            [num_classes],
+            self.device(),
+        );
+        self.unsqueeze(self.rank()).eq(&classes)
     }
 }

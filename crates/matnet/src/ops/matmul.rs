@@ -1,15 +1,10 @@
 //! Matrix products: `matmul` (2-D, batched, broadcast), `dot`, `outer`, `kron`.
 
-use super::with_slices;
+use super::{view, with_storages};
 use crate::autograd::Op;
-use crate::backend::cpu::{SendPtr, gemm, threads as pool};
-use crate::layout::Layout;
+use crate::backend::Storage;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-
-/// Below this many multiply-adds per matrix, batched products run one matrix
-/// per thread instead of splitting each matrix across threads.
-const SMALL_GEMM: usize = 96 * 96 * 96;
 
 impl Tensor {
     /// Matrix product with PyTorch's `matmul` rules.
@@ -120,7 +115,6 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
             b.shape()
         )
     });
-    let nb = batch.numel();
     let with_mat = |r: usize, c: usize| {
         let mut d = batch.dims().to_vec();
         d.extend([r, c]);
@@ -128,89 +122,10 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Tensor {
     };
     let la = a.layout().broadcast_to(&with_mat(m, k));
     let lb = b.layout().broadcast_to(&with_mat(k, n));
-    let out_shape = with_mat(m, n);
-    let nbd = batch.rank();
-    let (rsa, csa) = (la.strides()[nbd] as isize, la.strides()[nbd + 1] as isize);
-    let (rsb, csb) = (lb.strides()[nbd] as isize, lb.strides()[nbd + 1] as isize);
-    let threads = pool::num_threads();
-
-    // Offsets of each matrix in the batch, in batch order.
-    let offsets = |l: &Layout| {
-        let bl = Layout::from_parts(batch.clone(), l.strides()[..nbd].to_vec(), l.offset());
-        let mut v = Vec::with_capacity(nb);
-        bl.for_each_index(|i| v.push(i));
-        v
-    };
-    let fill = |out_ptr: SendPtr| {
-        with_slices(&[a, b], |s| {
-            let (pa, pb) = (s[0].as_ptr(), s[1].as_ptr());
-            // `[B, M, K] · [K, N]` with A's batch laid out like extra rows is one
-            // tall product: fold it, as one big GEMM beats B small ones.
-            let b_shared = lb.strides()[..nbd].iter().all(|&st| st == 0);
-            let mut expect = rsa as usize * m;
-            let mut a_foldable = true;
-            for j in (0..nbd).rev() {
-                if batch.dims()[j] != 1 && la.strides()[j] != expect {
-                    a_foldable = false;
-                }
-                expect *= batch.dims()[j];
-            }
-            if nb == 1 || (b_shared && a_foldable && m > 0) {
-                // SAFETY: the layouts were checked against the storage sizes when built.
-                unsafe {
-                    gemm::sgemm(
-                        nb * m,
-                        n,
-                        k,
-                        pa.add(la.offset()),
-                        rsa,
-                        csa,
-                        pb.add(lb.offset()),
-                        rsb,
-                        csb,
-                        out_ptr.get(),
-                        n as isize,
-                        1,
-                        false,
-                        threads,
-                    );
-                }
-                return;
-            }
-            let (oa, ob) = (offsets(&la), offsets(&lb));
-            let (pa, pb) = (SendPtr(pa as *mut f32), SendPtr(pb as *mut f32));
-            let one = |i: usize, t: usize| {
-                // SAFETY: offsets come from validated layouts; each task writes its own matrix.
-                unsafe {
-                    gemm::sgemm(
-                        m,
-                        n,
-                        k,
-                        pa.get().add(oa[i]),
-                        rsa,
-                        csa,
-                        pb.get().add(ob[i]),
-                        rsb,
-                        csb,
-                        out_ptr.get().add(i * m * n),
-                        n as isize,
-                        1,
-                        false,
-                        t,
-                    );
-                }
-            };
-            if m * n * k <= SMALL_GEMM && threads > 1 {
-                pool::parallel_for(nb, threads, &|i| one(i, 1));
-            } else {
-                (0..nb).for_each(|i| one(i, threads));
-            }
-        })
-    };
-    // SAFETY: both branches of `fill` write every output matrix in full
-    // (GEMMs without accumulate), so no element is left unwritten.
-    let out = unsafe { crate::backend::cpu::vec_written_by(out_shape.numel(), fill) };
-    Tensor::from_parts(out, out_shape, Some(Op::Matmul(a.clone(), b.clone())))
+    let out = with_storages("matmul", &[a, b], |s| {
+        Storage::matmul(view(s[0], &la), view(s[1], &lb))
+    });
+    Tensor::from_op(out, with_mat(m, n), Op::Matmul(a.clone(), b.clone()))
 }
 
 /// Gradients of `C = A·B` (rank ≥ 2): `grad_A = grad_C·Bᵀ`, `grad_B = Aᵀ·grad_C`,

@@ -11,12 +11,27 @@ pub mod reduce;
 
 use std::sync::RwLockReadGuard;
 
-use crate::backend::Storage;
+use crate::backend::{Storage, View};
+use crate::layout::Layout;
 use crate::tensor::Tensor;
 
-/// Calls `f` with the storage slices of several tensors, taking each distinct
-/// storage's read lock once (`x.mul(&x)` must not lock the same buffer twice).
-pub(crate) fn with_slices<R>(ts: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> R) -> R {
+/// Panics, naming the op and both devices, unless all tensors share a device.
+pub(crate) fn check_devices(op: &str, ts: &[&Tensor]) {
+    let d = ts[0].device();
+    for t in &ts[1..] {
+        assert!(
+            t.device() == d,
+            "{op}: tensors on different devices ({d} and {})",
+            t.device()
+        );
+    }
+}
+
+/// Calls `f` with the storages of several tensors on one device (checked,
+/// naming `op`), taking each distinct storage's read lock once
+/// (`x.mul(&x)` must not lock the same buffer twice).
+pub(crate) fn with_storages<R>(op: &str, ts: &[&Tensor], f: impl FnOnce(&[&Storage]) -> R) -> R {
+    check_devices(op, ts);
     let mut guards: Vec<RwLockReadGuard<'_, Storage>> = Vec::with_capacity(ts.len());
     let mut owner = Vec::with_capacity(ts.len());
     for (i, t) in ts.iter().enumerate() {
@@ -28,6 +43,11 @@ pub(crate) fn with_slices<R>(ts: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> R) -> 
             }
         }
     }
-    let slices: Vec<&[f32]> = owner.iter().map(|&g| guards[g].as_slice()).collect();
-    f(&slices)
+    let storages: Vec<&Storage> = owner.iter().map(|&g| &*guards[g]).collect();
+    f(&storages)
+}
+
+/// A view of `s` through `l`.
+pub(crate) fn view<'a>(s: &'a Storage, l: &'a Layout) -> View<'a, Storage> {
+    View { data: s, layout: l }
 }

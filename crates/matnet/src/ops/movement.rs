@@ -1,8 +1,9 @@
 //! Reshape, permute/transpose, narrow, broadcast (all views when possible),
 //! and cat/stack (copies).
 
+use super::{view, with_storages};
 use crate::autograd::Op;
-use crate::backend::cpu;
+use crate::backend::Storage;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -121,8 +122,8 @@ impl Tensor {
         if self.is_contiguous() {
             return self.clone();
         }
-        let data = cpu::copy_strided(self.storage().as_slice(), self.layout());
-        Tensor::from_parts(data, self.shape().clone(), Some(Op::Copy(self.clone())))
+        let data = Storage::copy_strided(view(&self.storage(), self.layout()));
+        Tensor::from_op(data, self.shape().clone(), Op::Copy(self.clone()))
     }
 
     /// Concatenates tensors along `dim`; all other dimensions must match.
@@ -146,21 +147,20 @@ impl Tensor {
         }
         let mut dims = first.dims().to_vec();
         dims[d] = tensors.iter().map(|t| t.dims()[d]).sum();
-        let outer: usize = dims[..d].iter().product();
-        let inner: usize = dims[d + 1..].iter().product();
-        let row = dims[d] * inner;
-        let mut out = vec![0.0f32; outer * row];
-        let mut col = 0;
-        for t in tensors {
-            let w = t.dims()[d] * inner;
-            t.with_data(|x| {
-                for (o, src) in x.chunks_exact(w.max(1)).enumerate().take(outer) {
-                    out[o * row + col..o * row + col + w].copy_from_slice(src);
-                }
-            });
-            col += w;
-        }
-        Tensor::from_parts(out, Shape::new(dims), Some(Op::Cat(tensors.to_vec(), d)))
+        let refs: Vec<&Tensor> = tensors.iter().collect();
+        let shape = Shape::new(dims);
+        // Each part is copied into its slice of the output along `dim`.
+        let mut out = Storage::full(shape.numel(), 0.0, first.device());
+        let full = crate::layout::Layout::contiguous(shape.clone());
+        let mut start = 0;
+        with_storages("cat", &refs, |s| {
+            for (t, s) in tensors.iter().zip(s) {
+                let len = t.dims()[d];
+                Storage::copy_into(&mut out, &full.narrow(d, start, len), view(s, t.layout()));
+                start += len;
+            }
+        });
+        Tensor::from_op(out, shape, Op::Cat(tensors.to_vec(), d))
     }
 
     /// Stacks same-shaped tensors along a new dimension `dim`.
@@ -188,7 +188,7 @@ impl Tensor {
         let zeros = |n: usize| {
             let mut d = self.dims().to_vec();
             d[dim] = n;
-            Tensor::zeros(d)
+            Tensor::zeros_on(d, self.device())
         };
         if start > 0 {
             parts.push(zeros(start));

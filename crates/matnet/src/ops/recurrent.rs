@@ -2,8 +2,9 @@
 //! recurrence from ordinary ops; the LSTM cell's elementwise part is one op
 //! here because a profile asked for it (see `backend/cpu/recurrent.rs`).
 
+use super::{view, with_storages};
 use crate::autograd::Op;
-use crate::backend::cpu;
+use crate::backend::Storage;
 use crate::params::LstmDims;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -27,12 +28,13 @@ impl Tensor {
             c_prev.shape()
         );
         let (n, h) = (c_prev.dims()[0], c_prev.dims()[1]);
-        let out =
-            self.with_data(|a| c_prev.with_data(|c| cpu::recurrent::lstm_cell_forward(a, c, h)));
-        Tensor::from_parts(
+        let out = with_storages("lstm_cell", &[self, c_prev], |s| {
+            Storage::lstm_cell(view(s[0], self.layout()), view(s[1], c_prev.layout()))
+        });
+        Tensor::from_op(
             out,
             Shape::new([n, 2 * h]),
-            Some(Op::LstmCell(self.clone(), c_prev.clone())),
+            Op::LstmCell(self.clone(), c_prev.clone()),
         )
     }
 }
@@ -41,13 +43,16 @@ impl Tensor {
 /// `[N, 2H]`: `(grad_gates [N, 4H], grad_c_prev [N, H])`. Used by its
 /// backward rule; records no op.
 pub(crate) fn lstm_cell_grads(gates: &Tensor, c_prev: &Tensor, g: &Tensor) -> (Tensor, Tensor) {
-    let h = c_prev.dims()[1];
-    let (ga, gc) = gates.with_data(|a| {
-        c_prev.with_data(|c| g.with_data(|g| cpu::recurrent::lstm_cell_backward(a, c, g, h)))
+    let (ga, gc) = with_storages("lstm_cell backward", &[gates, c_prev, g], |s| {
+        Storage::lstm_cell_backward(
+            view(s[0], gates.layout()),
+            view(s[1], c_prev.layout()),
+            view(s[2], g.layout()),
+        )
     });
     (
-        Tensor::from_parts(ga, gates.shape().clone(), None),
-        Tensor::from_parts(gc, c_prev.shape().clone(), None),
+        Tensor::from_storage(ga, gates.shape().clone()),
+        Tensor::from_storage(gc, c_prev.shape().clone()),
     )
 }
 
@@ -70,24 +75,15 @@ impl Tensor {
             d.n,
             d.h
         );
-        let (out, gates) = self.with_data(|xp| {
-            w_hh.with_data(|w| {
-                h0.with_data(|h| {
-                    c0.with_data(|c| cpu::recurrent::lstm_layer_forward(xp, w, h, c, d))
-                })
-            })
+        let ins = [self, w_hh, h0, c0];
+        let (out, gates) = with_storages("lstm_layer", &ins, |s| {
+            Storage::lstm_layer(std::array::from_fn(|i| view(s[i], ins[i].layout())), d)
         });
-        let gates = Tensor::from_parts(gates, self.shape().clone(), None);
-        Tensor::from_parts(
+        let gates = Tensor::from_storage(gates, self.shape().clone());
+        Tensor::from_op(
             out,
             Shape::new([d.t, d.n, 2 * d.h]),
-            Some(Op::LstmLayer(
-                self.clone(),
-                w_hh.clone(),
-                h0.clone(),
-                c0.clone(),
-                gates,
-            )),
+            Op::LstmLayer(self.clone(), w_hh.clone(), h0.clone(), c0.clone(), gates),
         )
     }
 }
@@ -119,21 +115,15 @@ pub(crate) fn lstm_layer_grads(
     g: &Tensor,
 ) -> [Tensor; 4] {
     let d = lstm_dims(xp, w_hh);
-    let (ga, gw, gh, gc) = w_hh.with_data(|w| {
-        h0.with_data(|h| {
-            c0.with_data(|c| {
-                gates.with_data(|a| {
-                    out.with_data(|o| {
-                        g.with_data(|g| cpu::recurrent::lstm_layer_backward(w, h, c, a, o, g, d))
-                    })
-                })
-            })
-        })
+    let ins = [w_hh, h0, c0, gates, out, g];
+    let grads = with_storages("lstm_layer backward", &ins, |s| {
+        Storage::lstm_layer_backward(std::array::from_fn(|i| view(s[i], ins[i].layout())), d)
     });
+    let [ga, gw, gh, gc] = grads;
     [
-        Tensor::from_parts(ga, xp.shape().clone(), None),
-        Tensor::from_parts(gw, w_hh.shape().clone(), None),
-        Tensor::from_parts(gh, h0.shape().clone(), None),
-        Tensor::from_parts(gc, c0.shape().clone(), None),
+        Tensor::from_storage(ga, xp.shape().clone()),
+        Tensor::from_storage(gw, w_hh.shape().clone()),
+        Tensor::from_storage(gh, h0.shape().clone()),
+        Tensor::from_storage(gc, c0.shape().clone()),
     ]
 }

@@ -1,7 +1,8 @@
 //! Sums, means, maxima, variance and (log-)softmax over chosen axes.
 
+use super::view;
 use crate::autograd::Op;
-use crate::backend::cpu;
+use crate::backend::{ReduceKind, Storage};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -16,29 +17,9 @@ fn resolve_dims(t: &Tensor, dims: &[isize], op: &str) -> Vec<usize> {
     d
 }
 
-/// Runs `kernel(data, outer, r, inner)` with the reduced axes brought into the
-/// middle of a contiguous `[outer, r, inner]` view. Reduced axes that are
-/// already adjacent need no copy; others are permuted to the end first.
-fn with_reduce_view<R>(
-    t: &Tensor,
-    dims: &[usize],
-    kernel: impl FnOnce(&[f32], usize, usize, usize) -> R,
-) -> R {
-    let d = t.dims();
-    let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
-    if adjacent && !dims.is_empty() {
-        let (first, last) = (dims[0], dims[dims.len() - 1]);
-        let outer = d[..first].iter().product();
-        let r = d[first..=last].iter().product();
-        let inner = d[last + 1..].iter().product();
-        return t.with_data(|x| kernel(x, outer, r, inner));
-    }
-    let kept: Vec<usize> = (0..t.rank()).filter(|i| !dims.contains(i)).collect();
-    let perm: Vec<usize> = kept.iter().chain(dims).copied().collect();
-    let outer = kept.iter().map(|&i| d[i]).product();
-    let r = dims.iter().map(|&i| d[i]).product();
-    let data = cpu::copy_strided(t.storage().as_slice(), &t.layout().permute(&perm));
-    kernel(&data, outer, r, 1)
+/// `self` reduced over sorted, distinct `dims` by one backend primitive.
+fn reduce_storage(t: &Tensor, dims: &[usize], kind: ReduceKind) -> Storage {
+    Storage::reduce(view(&t.storage(), t.layout()), dims, kind)
 }
 
 impl Tensor {
@@ -53,9 +34,9 @@ impl Tensor {
     }
 
     pub(crate) fn sum_dims(&self, dims: &[usize], keepdim: bool) -> Tensor {
-        let data = with_reduce_view(self, dims, cpu::sum);
+        let data = reduce_storage(self, dims, ReduceKind::Sum);
         let shape = self.shape().reduced(dims, keepdim);
-        Tensor::from_parts(data, shape, Some(Op::Sum(self.clone(), dims.to_vec())))
+        Tensor::from_op(data, shape, Op::Sum(self.clone(), dims.to_vec()))
     }
 
     /// Sum of all elements, as a scalar tensor.
@@ -103,9 +84,9 @@ impl Tensor {
             "max: tensor of shape {:?} is empty",
             self.shape()
         );
-        let data = with_reduce_view(self, dims, |x, o, r, i| cpu::max_with_index(x, o, r, i).0);
+        let data = reduce_storage(self, dims, ReduceKind::Max);
         let shape = self.shape().reduced(dims, keepdim);
-        Tensor::from_parts(data, shape, Some(Op::Max(self.clone(), dims.to_vec())))
+        Tensor::from_op(data, shape, Op::Max(self.clone(), dims.to_vec()))
     }
 
     /// Index of the maximum along `dim` (as f32 values; no gradient).
@@ -116,31 +97,23 @@ impl Tensor {
             "argmax: dimension {d} of shape {:?} is empty",
             self.shape()
         );
-        let data = with_reduce_view(self, &[d], cpu::argmax);
-        Tensor::from_parts(data, self.shape().reduced(&[d], keepdim), None)
+        let data = reduce_storage(self, &[d], ReduceKind::Argmax);
+        Tensor::from_storage(data, self.shape().reduced(&[d], keepdim))
     }
 
     /// Softmax along `dim`: `exp(x - max) / Σ exp(x - max)`, so rows sum to 1
     /// and large inputs do not overflow.
     pub fn softmax(&self, dim: isize) -> Tensor {
         let d = self.shape().axis(dim, "softmax");
-        let data = with_reduce_view(self, &[d], |x, o, r, i| cpu::softmax(x, o, r, i, false));
-        Tensor::from_parts(
-            data,
-            self.shape().clone(),
-            Some(Op::Softmax(self.clone(), d)),
-        )
+        let data = Storage::softmax(view(&self.storage(), self.layout()), d, false);
+        Tensor::from_op(data, self.shape().clone(), Op::Softmax(self.clone(), d))
     }
 
     /// `log(softmax(x))` along `dim`, computed as `x - max - log Σ exp(x - max)`.
     pub fn log_softmax(&self, dim: isize) -> Tensor {
         let d = self.shape().axis(dim, "log_softmax");
-        let data = with_reduce_view(self, &[d], |x, o, r, i| cpu::softmax(x, o, r, i, true));
-        Tensor::from_parts(
-            data,
-            self.shape().clone(),
-            Some(Op::LogSoftmax(self.clone(), d)),
-        )
+        let data = Storage::softmax(view(&self.storage(), self.layout()), d, true);
+        Tensor::from_op(data, self.shape().clone(), Op::LogSoftmax(self.clone(), d))
     }
 
     /// Sums a broadcast result back down to `shape` (the adjoint of

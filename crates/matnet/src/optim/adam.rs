@@ -1,5 +1,6 @@
-use super::{Optimizer, Shared, par_ranges, state_for};
+use super::{Optimizer, update};
 use crate::autograd::Gradients;
+use crate::backend::OptimRule;
 use crate::tensor::Tensor;
 
 /// Adam, and AdamW with decoupled weight decay.
@@ -15,8 +16,8 @@ pub struct Adam {
     weight_decay: f32,
     decoupled: bool,
     t: i32,
-    m: Vec<Option<Vec<f32>>>,
-    v: Vec<Option<Vec<f32>>>,
+    /// `m` then `v` for each parameter, in one buffer.
+    state: Vec<Option<Tensor>>,
 }
 
 impl Adam {
@@ -31,8 +32,7 @@ impl Adam {
             weight_decay: 0.0,
             decoupled: false,
             t: 0,
-            m: vec![None; n],
-            v: vec![None; n],
+            state: vec![None; n],
         }
     }
 
@@ -69,7 +69,7 @@ impl Optimizer for Adam {
         let (b1, b2) = self.betas;
         let c1 = 1.0 - b1.powi(self.t);
         let c2 = 1.0 - b2.powi(self.t);
-        let k = AdamStep {
+        let rule = OptimRule::Adam {
             b1,
             b2,
             step: self.lr / c1,
@@ -87,20 +87,9 @@ impl Optimizer for Adam {
             },
         };
         for (i, p) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(p) else { continue };
-            let n = p.numel();
-            let m = Shared(state_for(&mut self.m, i, n).as_mut_ptr());
-            let v = Shared(state_for(&mut self.v, i, n).as_mut_ptr());
-            g.with_data(|g| {
-                p.update_(|w| {
-                    let w = Shared(w.as_mut_ptr());
-                    par_ranges(n, |s, e| {
-                        // SAFETY: every buffer has n elements; ranges are disjoint.
-                        let (w, m, v) = unsafe { (w.slice(s, e), m.slice(s, e), v.slice(s, e)) };
-                        k.apply(w, &g[s..e], m, v);
-                    });
-                })
-            });
+            if let Some(g) = grads.get(p) {
+                update(&mut self.state, i, p, g, rule);
+            }
         }
     }
 
@@ -110,36 +99,5 @@ impl Optimizer for Adam {
 
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
-    }
-}
-
-/// The constants of one Adam step.
-#[derive(Clone, Copy)]
-struct AdamStep {
-    b1: f32,
-    b2: f32,
-    /// lr / (1 - β₁ᵗ)
-    step: f32,
-    /// 1 / √(1 - β₂ᵗ)
-    inv_c2s: f32,
-    eps: f32,
-    /// Adam's L2 term (0 for AdamW).
-    l2: f32,
-    /// AdamW's decoupled decay factor `1 - lr·wd` (1 for Adam).
-    shrink: f32,
-}
-
-impl AdamStep {
-    /// One update over equal-length slices. Straight-line code over plain
-    /// slices, so it vectorises.
-    fn apply(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-        let n = w.len();
-        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-        for i in 0..n {
-            let gi = g[i] + self.l2 * w[i];
-            m[i] = self.b1 * m[i] + (1.0 - self.b1) * gi;
-            v[i] = self.b2 * v[i] + (1.0 - self.b2) * gi * gi;
-            w[i] = self.shrink * w[i] - self.step * m[i] / (v[i].sqrt() * self.inv_c2s + self.eps);
-        }
     }
 }

@@ -10,6 +10,7 @@ pub use schedule::LrSchedule;
 pub use sgd::Sgd;
 
 use crate::autograd::Gradients;
+use crate::backend::OptimRule;
 use crate::tensor::Tensor;
 
 /// Updates parameters from their gradients.
@@ -42,14 +43,17 @@ pub fn clip_grad_norm(grads: &mut Gradients, params: &[Tensor], max_norm: f32) -
     norm
 }
 
-/// Runs `f(start, end)` over `0..n` in chunks, in parallel for large `n`.
-pub(crate) fn par_ranges(n: usize, f: impl Fn(usize, usize) + Sync) {
-    crate::backend::cpu::par_ranges(n, 2, f)
-}
-
-pub(crate) use crate::backend::cpu::SendPtr as Shared;
-
-/// Per-parameter state buffers, created on first use.
-pub(crate) fn state_for(state: &mut [Option<Vec<f32>>], i: usize, n: usize) -> &mut Vec<f32> {
-    state[i].get_or_insert_with(|| vec![0.0; n])
+/// The state buffer of parameter `i` for `rule` (zeros, created on first
+/// use on the parameter's device), and one update of `p` from `g` through
+/// the backend's `optim_step` primitive.
+pub(crate) fn update(
+    state: &mut [Option<Tensor>],
+    i: usize,
+    p: &Tensor,
+    g: &Tensor,
+    rule: OptimRule,
+) {
+    let n = rule.state_per_element() * p.numel();
+    let s = state[i].get_or_insert_with(|| Tensor::zeros_on([n], p.device()));
+    p.optim_step_(g, s, &rule);
 }

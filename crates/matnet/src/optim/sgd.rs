@@ -1,5 +1,6 @@
-use super::{Optimizer, Shared, par_ranges, state_for};
+use super::{Optimizer, update};
 use crate::autograd::Gradients;
+use crate::backend::OptimRule;
 use crate::tensor::Tensor;
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and
@@ -11,7 +12,7 @@ pub struct Sgd {
     momentum: f32,
     nesterov: bool,
     weight_decay: f32,
-    velocity: Vec<Option<Vec<f32>>>,
+    velocity: Vec<Option<Tensor>>,
 }
 
 impl Sgd {
@@ -49,37 +50,16 @@ impl Sgd {
 
 impl Optimizer for Sgd {
     fn step(&mut self, grads: &Gradients) {
-        let (lr, mu, wd, nesterov) = (self.lr, self.momentum, self.weight_decay, self.nesterov);
+        let rule = OptimRule::Sgd {
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            nesterov: self.nesterov,
+        };
         for (i, p) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(p) else { continue };
-            let n = p.numel();
-            let vel = (mu != 0.0).then(|| Shared(state_for(&mut self.velocity, i, n).as_mut_ptr()));
-            g.with_data(|g| {
-                p.update_(|w| {
-                    let w = Shared(w.as_mut_ptr());
-                    par_ranges(n, |s, e| {
-                        // SAFETY: buffers hold n elements; ranges are disjoint.
-                        let w = unsafe { w.slice(s, e) };
-                        let g = &g[s..e];
-                        match vel {
-                            None => {
-                                for (w, &g) in w.iter_mut().zip(g) {
-                                    *w -= lr * (g + wd * *w);
-                                }
-                            }
-                            Some(v) => {
-                                // SAFETY: as above.
-                                let v = unsafe { v.slice(s, e) };
-                                for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                                    let g = g + wd * *w;
-                                    *v = mu * *v + g;
-                                    *w -= lr * if nesterov { g + mu * *v } else { *v };
-                                }
-                            }
-                        }
-                    });
-                })
-            });
+            if let Some(g) = grads.get(p) {
+                update(&mut self.velocity, i, p, g, rule);
+            }
         }
     }
 

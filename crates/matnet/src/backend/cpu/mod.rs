@@ -1,18 +1,21 @@
-//! CPU kernels. They work on raw slices plus layouts; `ops/` wraps them into
-//! tensor operations with gradients.
+//! The optimised CPU backend: [`CpuStorage`] implements the primitives on
+//! kernels that work on raw slices plus layouts (packed GEMM, SIMD math, a
+//! thread pool).
 
 pub mod conv;
 pub mod gemm;
+mod index;
 pub mod math;
+mod matmul;
+mod optim;
 pub mod pooling;
 pub mod recurrent;
 mod reduce;
+mod storage;
 mod strided;
 pub mod threads;
 
-pub use reduce::{argmax, max_with_index, softmax, sum};
-pub(crate) use strided::par_ranges;
-pub use strided::{copy_strided, for_each_row, map1, map2, map3};
+pub use storage::CpuStorage;
 
 /// Tunes the C allocator for tensor workloads, once per process.
 ///
