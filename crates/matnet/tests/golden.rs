@@ -83,69 +83,70 @@ fn run(op: &str, args: &Value, x: &[Tensor]) -> Tensor {
     }
 }
 
-#[test]
-fn every_op_matches_pytorch() {
-    let text = include_str!("golden/ops.json");
-    let root: Value = serde_json::from_str(text).expect("ops.json parses");
-    let cases = root["cases"].as_array().unwrap();
-    let mut ops = std::collections::BTreeSet::new();
-    for case in cases {
-        let name = case["name"].as_str().unwrap();
-        let op = case["op"].as_str().unwrap();
-        ops.insert(op);
-        let diff: Vec<bool> = case["differentiable"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b.as_bool().unwrap())
-            .collect();
-        let inputs: Vec<Tensor> = case["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(&diff)
-            .map(|(v, &d)| {
-                if d {
-                    to_tensor(v).requires_grad()
-                } else {
-                    to_tensor(v)
-                }
-            })
-            .collect();
-        let out = run(op, &case["args"], &inputs);
-        let (want_shape, want) = json_tensor(&case["output"]);
-        assert_eq!(out.dims(), &want_shape[..], "{name}: output shape");
-        // Reductions over 1,000+ elements accumulate more rounding.
-        let big = inputs.iter().map(|t| t.numel()).max().unwrap_or(0) >= 1000;
-        let rtol = if big { 1e-4 } else { 1e-5 };
-        assert_close(&format!("{name} forward"), &out.to_vec(), &want, rtol, 1e-6);
-        if case["r"].is_null() {
-            continue;
-        }
-        let r = to_tensor(&case["r"]);
-        let grads = out.mul(&r).sum_all().backward();
-        for (k, g) in case["grads"].as_array().unwrap().iter().enumerate() {
-            if g.is_null() {
+for_each_backend! {
+    fn every_op_matches_pytorch() {
+        let text = include_str!("golden/ops.json");
+        let root: Value = serde_json::from_str(text).expect("ops.json parses");
+        let cases = root["cases"].as_array().unwrap();
+        let mut ops = std::collections::BTreeSet::new();
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let op = case["op"].as_str().unwrap();
+            ops.insert(op);
+            let diff: Vec<bool> = case["differentiable"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_bool().unwrap())
+                .collect();
+            let inputs: Vec<Tensor> = case["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&diff)
+                .map(|(v, &d)| {
+                    if d {
+                        to_tensor(v).requires_grad()
+                    } else {
+                        to_tensor(v)
+                    }
+                })
+                .collect();
+            let out = run(op, &case["args"], &inputs);
+            let (want_shape, want) = json_tensor(&case["output"]);
+            assert_eq!(out.dims(), &want_shape[..], "{name}: output shape");
+            // Reductions over 1,000+ elements accumulate more rounding.
+            let big = inputs.iter().map(|t| t.numel()).max().unwrap_or(0) >= 1000;
+            let rtol = if big { 1e-4 } else { 1e-5 };
+            assert_close(&format!("{name} forward"), &out.to_vec(), &want, rtol, 1e-6);
+            if case["r"].is_null() {
                 continue;
             }
-            let (gshape, gwant) = json_tensor(g);
-            let got = grads
-                .get(&inputs[k])
-                .unwrap_or_else(|| panic!("{name}: input {k} got no gradient"));
-            assert_eq!(got.dims(), &gshape[..], "{name}: gradient {k} shape");
-            assert_close(
-                &format!("{name} grad {k}"),
-                &got.to_vec(),
-                &gwant,
-                rtol,
-                1e-6,
-            );
+            let r = to_tensor(&case["r"]);
+            let grads = out.mul(&r).sum_all().backward();
+            for (k, g) in case["grads"].as_array().unwrap().iter().enumerate() {
+                if g.is_null() {
+                    continue;
+                }
+                let (gshape, gwant) = json_tensor(g);
+                let got = grads
+                    .get(&inputs[k])
+                    .unwrap_or_else(|| panic!("{name}: input {k} got no gradient"));
+                assert_eq!(got.dims(), &gshape[..], "{name}: gradient {k} shape");
+                assert_close(
+                    &format!("{name} grad {k}"),
+                    &got.to_vec(),
+                    &gwant,
+                    rtol,
+                    1e-6,
+                );
+            }
         }
+        println!(
+            "{} golden cases over {} ops matched: {:?}",
+            cases.len(),
+            ops.len(),
+            ops
+        );
     }
-    println!(
-        "{} golden cases over {} ops matched: {:?}",
-        cases.len(),
-        ops.len(),
-        ops
-    );
 }

@@ -156,36 +156,37 @@ fn batch_norm_case(name: &str, case: &Value) {
     }
 }
 
-#[test]
-fn conv_family_matches_pytorch() {
-    let text = include_str!("golden/conv.json");
-    let root: Value = serde_json::from_str(text).expect("conv.json parses");
-    let cases = root["cases"].as_array().unwrap();
-    let mut per_op: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut failed = Vec::new();
-    for case in cases {
-        let name = case["name"].as_str().unwrap();
-        let op = case["op"].as_str().unwrap();
-        *per_op.entry(op).or_default() += 1;
-        // Run every case and list all failures at the end (each one's
-        // message, with first values and max diff, is printed as it fails).
-        let run = catch_unwind(AssertUnwindSafe(|| match op {
-            "conv2d" | "conv_transpose2d" => conv_case(name, op, case),
-            "max_pool2d_with_indices" | "avg_pool2d" | "adaptive_avg_pool2d" => {
-                pool_case(name, op, case)
+for_each_backend! {
+    fn conv_family_matches_pytorch() {
+        let text = include_str!("golden/conv.json");
+        let root: Value = serde_json::from_str(text).expect("conv.json parses");
+        let cases = root["cases"].as_array().unwrap();
+        let mut per_op: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut failed = Vec::new();
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let op = case["op"].as_str().unwrap();
+            *per_op.entry(op).or_default() += 1;
+            // Run every case and list all failures at the end (each one's
+            // message, with first values and max diff, is printed as it fails).
+            let run = catch_unwind(AssertUnwindSafe(|| match op {
+                "conv2d" | "conv_transpose2d" => conv_case(name, op, case),
+                "max_pool2d_with_indices" | "avg_pool2d" | "adaptive_avg_pool2d" => {
+                    pool_case(name, op, case)
+                }
+                "batch_norm2d" => batch_norm_case(name, case),
+                other => panic!("conv.json names an op this test does not know: {other}"),
+            }));
+            if run.is_err() {
+                failed.push(name);
             }
-            "batch_norm2d" => batch_norm_case(name, case),
-            other => panic!("conv.json names an op this test does not know: {other}"),
-        }));
-        if run.is_err() {
-            failed.push(name);
         }
+        assert!(
+            failed.is_empty(),
+            "{} of {} conv golden cases failed: {failed:?}",
+            failed.len(),
+            cases.len()
+        );
+        println!("{} conv golden cases matched: {per_op:?}", cases.len());
     }
-    assert!(
-        failed.is_empty(),
-        "{} of {} conv golden cases failed: {failed:?}",
-        failed.len(),
-        cases.len()
-    );
-    println!("{} conv golden cases matched: {per_op:?}", cases.len());
 }

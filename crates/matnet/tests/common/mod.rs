@@ -160,3 +160,44 @@ pub fn usize_list(v: &serde_json::Value) -> Vec<usize> {
         .map(|d| d.as_u64().unwrap() as usize)
         .collect()
 }
+
+/// Instantiates tests once per backend, like candle's `test_device!`:
+///
+/// ```ignore
+/// for_each_backend! {
+///     fn adds() { assert_eq!(Tensor::ones([2]).add(&Tensor::ones([2])).to_vec(), [2.0, 2.0]); }
+/// }
+/// ```
+///
+/// makes a module `adds` with tests `cpu` and `reference`, each running the
+/// body with that device as the default for every constructor on its thread
+/// (`Tensor::from_vec`, `randn`, layers' parameters), so the whole test runs
+/// on the device under test. Attributes (`#[should_panic]`, docs) apply to
+/// both tests.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($(#[$meta:meta])* fn $name:ident() $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn body() $body
+
+                $(#[$meta])*
+                #[test]
+                fn cpu() {
+                    let _on = matnet::set_default_device(matnet::Device::Cpu);
+                    body()
+                }
+
+                $(#[$meta])*
+                #[test]
+                fn reference() {
+                    let _on = matnet::set_default_device(matnet::Device::Reference);
+                    body()
+                }
+            }
+        )*
+    };
+}

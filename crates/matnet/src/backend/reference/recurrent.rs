@@ -81,14 +81,15 @@ pub(super) fn cell_backward(
     (ga, gcp)
 }
 
-/// `h_prev [N, H] · W_hhᵀ` added to `a [N, 4H]`, in f64.
+/// `h_prev [N, H] · W_hhᵀ` (summed in f64) added to `a [N, 4H]`.
 fn add_recurrent(a: &mut [f32], h_prev: &[f32], w: &[f32], n: usize, h: usize) {
     for r in 0..n {
         for q in 0..4 * h {
             let s: f64 = (0..h)
                 .map(|p| h_prev[r * h + p] as f64 * w[q * h + p] as f64)
                 .sum();
-            a[r * 4 * h + q] = (a[r * 4 * h + q] as f64 + s) as f32;
+            // Rounded like the product it is, then added (as `xp + h·W_hhᵀ`).
+            a[r * 4 * h + q] += s as f32;
         }
     }
 }
