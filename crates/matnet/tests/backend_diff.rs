@@ -82,7 +82,7 @@ fn memory(d: &mut Diff, g: &mut Gen) {
         )]
     });
     let dev_full = dims.clone();
-    d.check(&["full"], "zeros_like", &[x.clone()], EW, |x| {
+    d.check(&["full"], "zeros_like", std::slice::from_ref(&x), EW, |x| {
         vec![
             Tensor::full_on(dev_full.clone(), 1.5, x[0].device()),
             x[0].zeros_like(),
@@ -227,7 +227,7 @@ fn reductions(d: &mut Diff, g: &mut Gen) {
     d.check(
         &["reduce"],
         &format!("sum over {axes:?}"),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         SUM,
         |x| {
             vec![
@@ -240,7 +240,7 @@ fn reductions(d: &mut Diff, g: &mut Gen) {
     d.check(
         &["reduce"],
         &format!("max/argmax over {dim}"),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         EW,
         |x| {
             let v = vars(x);
@@ -405,7 +405,7 @@ fn convolution(d: &mut Diff, g: &mut Gen) {
     d.check(
         &["im2col", "col2im"],
         &format!("im2col/col2im {geom:?}"),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         SUM,
         |x| {
             let v = vars(x);

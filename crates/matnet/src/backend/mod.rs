@@ -112,8 +112,8 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
 
     // ----- reductions -------------------------------------------------------
 
-    /// Reduces over the sorted, distinct axes `dims` (non-empty); the result
-    /// has the view's shape without those axes.
+    /// Reduces over the sorted, distinct axes `dims`; the result has the
+    /// view's shape without those axes (no axes: a copy).
     fn reduce(x: View<'_, Self>, dims: &[usize], op: ReduceKind) -> Self;
 
     /// Softmax (or with `log`, log-softmax) along axis `dim`, max-shifted
@@ -168,13 +168,14 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
     /// The adjoint of `im2col`, summing overlaps: `[N, C·kh·kw, OH·OW] -> [N, C, H, W]`.
     fn col2im(cols: View<'_, Self>, c: usize, g: &ConvGeom) -> Self;
 
-    /// Max over each window of `[P, H, W]` planes: values and the flat
-    /// in-plane index `h·W + w` of the first maximum (a NaN wins), both
-    /// `[P, OH, OW]`.
+    /// Max over each window of the `H×W` planes of `[N, C, H, W]`: values
+    /// and the flat in-plane index `h·W + w` of the first maximum (a NaN
+    /// wins), both `[N, C, OH, OW]`.
     fn max_pool2d(x: View<'_, Self>, g: &ConvGeom) -> (Self, Self);
 
-    /// `[P, L]` values added at in-plane positions `idx` (`[P, L]`) of a zero
-    /// `[P, hw]` buffer.
+    /// The adjoint of taking the pooled elements: `[N, C, OH, OW]` values
+    /// added at in-plane positions `idx` (same shape) of a zero `[N, C, hw]`
+    /// buffer.
     fn max_unpool2d(x: View<'_, Self>, idx: View<'_, Self>, hw: usize) -> Self;
 
     // ----- recurrent --------------------------------------------------------
@@ -193,7 +194,8 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
 
     /// A whole LSTM layer from input projections `xp` `[T, N, 4H]`, `W_hh`
     /// `[4H, H]` and the initial state `[N, H]` twice: every step's
-    /// `[h_t | c_t]` (`[T, N, 2H]`) and the gate pre-activations `[T, N, 4H]`.
+    /// `[h_t | c_t]` (`[T, N, 2H]`) and the gate values `σ(i), σ(f),
+    /// tanh(g), σ(o)` (`[T, N, 4H]`) that `lstm_layer_backward` takes.
     fn lstm_layer(
         xp: View<'_, Self>,
         w_hh: View<'_, Self>,
@@ -203,7 +205,7 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
     ) -> (Self, Self);
 
     /// Gradients of `lstm_layer`'s `(xp, W_hh, h0, c0)` from its saved gate
-    /// pre-activations, its output and the output gradient.
+    /// values, its output and the output gradient.
     #[allow(clippy::too_many_arguments)]
     fn lstm_layer_backward(
         w_hh: View<'_, Self>,

@@ -11,7 +11,8 @@
 
 use super::math::{sigmoid, tanh};
 use super::{SendPtr, gemm, threads};
-use crate::params::LstmDims;
+// Re-exported from its old home so existing imports keep compiling.
+pub use crate::params::LstmDims;
 
 /// True when the CPU runs the AVX2+FMA builds of the cell loops (8 lanes for
 /// the polynomial `exp`/`tanh` instead of SSE2's 4).
