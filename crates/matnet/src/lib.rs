@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use nn::Module;
 pub use optim::Optimizer;
 pub use rng::Rng;
-pub use shape::Shape;
+pub use shape::{Dim, Shape};
 pub use tensor::{Tensor, TensorId};
 
 // The README's example is compiled and run as a doctest.

@@ -40,8 +40,18 @@ impl Shape {
 
     /// Resolves a possibly negative axis (`-1` is the last) for `op`, panicking
     /// with the op name when it is out of range.
-    pub fn axis(&self, axis: isize, op: &str) -> usize {
-        let r = self.rank() as isize;
+    pub fn axis(&self, axis: impl Dim, op: &str) -> usize {
+        self.resolve(axis.to_isize(), self.rank(), op)
+    }
+
+    /// Resolves the position of a new axis (`unsqueeze`, `stack`): `0..=rank`,
+    /// with `-1` meaning after the last, as PyTorch.
+    pub fn new_axis(&self, axis: impl Dim, op: &str) -> usize {
+        self.resolve(axis.to_isize(), self.rank() + 1, op)
+    }
+
+    fn resolve(&self, axis: isize, count: usize, op: &str) -> usize {
+        let r = count as isize;
         let a = if axis < 0 { axis + r } else { axis };
         assert!(
             (0..r).contains(&a),
@@ -140,5 +150,32 @@ impl From<&Shape> for Shape {
 impl From<()> for Shape {
     fn from(_: ()) -> Self {
         Shape(Vec::new())
+    }
+}
+
+/// A dimension argument, as every op that takes one accepts it: `usize`
+/// counts from the front, `isize` (and `i32`, the type of a bare literal)
+/// may also be negative, counting from the end (`-1` is the last), as in
+/// PyTorch. One trait rather than a mix of `isize` and `usize` parameters.
+pub trait Dim: Copy + std::fmt::Debug {
+    /// The value as a signed axis.
+    fn to_isize(self) -> isize;
+}
+
+impl Dim for usize {
+    fn to_isize(self) -> isize {
+        isize::try_from(self).unwrap_or(isize::MAX)
+    }
+}
+
+impl Dim for isize {
+    fn to_isize(self) -> isize {
+        self
+    }
+}
+
+impl Dim for i32 {
+    fn to_isize(self) -> isize {
+        self as isize
     }
 }

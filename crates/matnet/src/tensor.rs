@@ -11,7 +11,7 @@ use crate::device::{Device, default_device};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::rng::Rng;
-use crate::shape::Shape;
+use crate::shape::{Dim, Shape};
 
 /// A unique identity for a tensor node, the key of [`crate::Gradients`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -320,7 +320,7 @@ impl Tensor {
     }
 
     /// Size of dimension `d` (negative counts from the end).
-    pub fn dim(&self, d: isize) -> usize {
+    pub fn dim(&self, d: impl Dim) -> usize {
         self.dims()[self.shape().axis(d, "dim")]
     }
 

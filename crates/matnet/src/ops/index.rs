@@ -5,7 +5,7 @@
 use super::{view, with_storages};
 use crate::autograd::Op;
 use crate::backend::Storage;
-use crate::shape::Shape;
+use crate::shape::{Dim, Shape};
 use crate::tensor::Tensor;
 
 /// Checks that every index value is a whole number in `0..bound`, panicking
@@ -43,7 +43,7 @@ impl Tensor {
     ///
     /// # Shapes
     /// `index` has the rank of `self`; output has `index`'s shape.
-    pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
+    pub fn gather(&self, dim: impl Dim, index: &Tensor) -> Tensor {
         let d = self.shape().axis(dim, "gather");
         check_gather_shapes(self, d, index, "gather");
         check_indices(index, self.dims()[d], "gather");
@@ -59,7 +59,8 @@ impl Tensor {
 
     /// The adjoint of `gather`: a copy of `self` with `src` added at the
     /// gathered positions (`src` has `index`'s shape). No gradient is recorded.
-    pub fn scatter_add(&self, dim: usize, index: &Tensor, src: &Tensor) -> Tensor {
+    pub fn scatter_add(&self, dim: impl Dim, index: &Tensor, src: &Tensor) -> Tensor {
+        let dim = self.shape().axis(dim, "scatter_add");
         check_gather_shapes(self, dim, index, "scatter_add");
         assert_eq!(
             index.shape(),
@@ -82,7 +83,7 @@ impl Tensor {
 
     /// Slices along `dim` picked by a 1-D `index`: `[.., D, ..] -> [.., L, ..]`.
     /// (An embedding lookup is `table.index_select(0, &ids)`.)
-    pub fn index_select(&self, dim: isize, index: &Tensor) -> Tensor {
+    pub fn index_select(&self, dim: impl Dim, index: &Tensor) -> Tensor {
         let d = self.shape().axis(dim, "index_select");
         assert_eq!(
             index.rank(),
@@ -105,7 +106,8 @@ impl Tensor {
 
     /// The adjoint of `index_select`: a copy of `self` with the slices of
     /// `src` added at rows `index` along `dim`. No gradient is recorded.
-    pub fn index_add(&self, dim: usize, index: &Tensor, src: &Tensor) -> Tensor {
+    pub fn index_add(&self, dim: impl Dim, index: &Tensor, src: &Tensor) -> Tensor {
+        let dim = self.shape().axis(dim, "index_add");
         check_indices(index, self.dims()[dim], "index_add");
         let mut expect = self.dims().to_vec();
         expect[dim] = index.numel();

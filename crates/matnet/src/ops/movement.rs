@@ -4,7 +4,7 @@
 use super::{view, with_storages};
 use crate::autograd::Op;
 use crate::backend::Storage;
-use crate::shape::Shape;
+use crate::shape::{Dim, Shape};
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -43,19 +43,15 @@ impl Tensor {
     }
 
     /// Inserts a size-1 dimension at `dim` (a view).
-    pub fn unsqueeze(&self, dim: usize) -> Tensor {
-        assert!(
-            dim <= self.rank(),
-            "unsqueeze: dim {dim} out of range for shape {:?}",
-            self.shape()
-        );
+    pub fn unsqueeze(&self, dim: impl Dim) -> Tensor {
+        let dim = self.shape().new_axis(dim, "unsqueeze");
         let mut d = self.dims().to_vec();
         d.insert(dim, 1);
         self.reshape(d)
     }
 
     /// Removes a size-1 dimension `dim`.
-    pub fn squeeze(&self, dim: isize) -> Tensor {
+    pub fn squeeze(&self, dim: impl Dim) -> Tensor {
         let a = self.shape().axis(dim, "squeeze");
         assert_eq!(
             self.dims()[a],
@@ -75,7 +71,7 @@ impl Tensor {
     }
 
     /// Swaps two dimensions (a view; no data moves).
-    pub fn transpose(&self, d0: isize, d1: isize) -> Tensor {
+    pub fn transpose(&self, d0: impl Dim, d1: impl Dim) -> Tensor {
         let (a, b) = (
             self.shape().axis(d0, "transpose"),
             self.shape().axis(d1, "transpose"),
@@ -97,7 +93,7 @@ impl Tensor {
     }
 
     /// Elements `start..start + len` along `dim` (a view).
-    pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Tensor {
+    pub fn narrow(&self, dim: impl Dim, start: usize, len: usize) -> Tensor {
         let d = self.shape().axis(dim, "narrow");
         if start == 0 && len == self.dims()[d] {
             // The whole dimension: no new node, and no pad-with-nothing in backward.
@@ -127,7 +123,7 @@ impl Tensor {
     }
 
     /// Concatenates tensors along `dim`; all other dimensions must match.
-    pub fn cat(tensors: &[Tensor], dim: isize) -> Tensor {
+    pub fn cat(tensors: &[Tensor], dim: impl Dim) -> Tensor {
         assert!(!tensors.is_empty(), "cat: no tensors given");
         let first = &tensors[0];
         let d = first.shape().axis(dim, "cat");
@@ -164,7 +160,7 @@ impl Tensor {
     }
 
     /// Stacks same-shaped tensors along a new dimension `dim`.
-    pub fn stack(tensors: &[Tensor], dim: usize) -> Tensor {
+    pub fn stack(tensors: &[Tensor], dim: impl Dim) -> Tensor {
         assert!(!tensors.is_empty(), "stack: no tensors given");
         let first = tensors[0].shape();
         for t in tensors {
@@ -176,8 +172,9 @@ impl Tensor {
                 t.shape()
             );
         }
+        let dim = first.new_axis(dim, "stack");
         let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(dim)).collect();
-        Tensor::cat(&parts, dim as isize)
+        Tensor::cat(&parts, dim)
     }
 
     /// Zero-pads along `dim` so this tensor sits at `start..` of a dimension of

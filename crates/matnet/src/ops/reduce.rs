@@ -3,7 +3,7 @@
 use super::view;
 use crate::autograd::Op;
 use crate::backend::{ReduceKind, Storage};
-use crate::shape::Shape;
+use crate::shape::{Dim, Shape};
 use crate::tensor::Tensor;
 
 /// Sorted, de-duplicated axes; all axes for an empty list.
@@ -67,7 +67,7 @@ impl Tensor {
     }
 
     /// Maximum over one axis (the gradient flows to the maximal element).
-    pub fn max(&self, dim: isize, keepdim: bool) -> Tensor {
+    pub fn max(&self, dim: impl Dim, keepdim: bool) -> Tensor {
         let d = self.shape().axis(dim, "max");
         self.max_dims(&[d], keepdim)
     }
@@ -90,7 +90,7 @@ impl Tensor {
     }
 
     /// Index of the maximum along `dim` (as f32 values; no gradient).
-    pub fn argmax(&self, dim: isize, keepdim: bool) -> Tensor {
+    pub fn argmax(&self, dim: impl Dim, keepdim: bool) -> Tensor {
         let d = self.shape().axis(dim, "argmax");
         assert!(
             self.dims()[d] > 0,
@@ -103,14 +103,14 @@ impl Tensor {
 
     /// Softmax along `dim`: `exp(x - max) / Σ exp(x - max)`, so rows sum to 1
     /// and large inputs do not overflow.
-    pub fn softmax(&self, dim: isize) -> Tensor {
+    pub fn softmax(&self, dim: impl Dim) -> Tensor {
         let d = self.shape().axis(dim, "softmax");
         let data = Storage::softmax(view(&self.storage(), self.layout()), d, false);
         Tensor::from_op(data, self.shape().clone(), Op::Softmax(self.clone(), d))
     }
 
     /// `log(softmax(x))` along `dim`, computed as `x - max - log Σ exp(x - max)`.
-    pub fn log_softmax(&self, dim: isize) -> Tensor {
+    pub fn log_softmax(&self, dim: impl Dim) -> Tensor {
         let d = self.shape().axis(dim, "log_softmax");
         let data = Storage::softmax(view(&self.storage(), self.layout()), d, true);
         Tensor::from_op(data, self.shape().clone(), Op::LogSoftmax(self.clone(), d))
