@@ -17,11 +17,6 @@ pub enum Device {
     Reference,
 }
 
-impl Device {
-    /// Every device, for tests that run on each.
-    pub const ALL: [Device; 2] = [Device::Cpu, Device::Reference];
-}
-
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -7,13 +7,15 @@
 //! implements this list runs and trains every model.
 //!
 //! `Storage` is an enum rather than a generic parameter so that layers,
-//! optimizers and the CLI never name a backend; [`dispatch!`] (below) is the
-//! one place that maps a [`Device`] to its backend type.
+//! optimizers and the CLI never name a backend; the backend list in
+//! `dispatch!` (below) is the one place that maps a [`Device`] to its
+//! backend type, and every `Storage` method expands over it.
 //!
-//! Adding a backend: a folder `backend/<name>/` with a type implementing
+//! Adding a backend `foo`: a folder `backend/foo/` with a type implementing
 //! [`BackendStorage`] (the compiler lists any primitive it lacks: none has a
-//! default), one variant in [`Device`] and in [`Storage`], and one arm in
-//! each of the two matches of `dispatch!` and in `Storage::device`.
+//! default), `pub mod foo;` here, a `Device::Foo` variant (`device.rs`: the
+//! enum and its name in `Display`), a `Storage::Foo` variant, and
+//! one entry `(Foo, foo::FooStorage)` in the list inside `dispatch!`.
 
 pub mod cpu;
 mod kinds;
@@ -240,35 +242,52 @@ pub enum Storage {
     Reference(reference::RefStorage),
 }
 
-/// Runs `$body` with `$B` the backend type of a device and `$wrap` the
-/// `Storage` variant that holds it. The only place where devices meet
-/// their backends.
-///
-/// `dispatch!(device $d; $B, $wrap => body)` picks by device;
-/// `dispatch!($op; v1, v2, ..; mut m1, ..; $B, $wrap => body)` picks by the
-/// first view's storage and rebinds each `View<Storage>` `vi` and
-/// `&mut Storage` `mi` to the backend's own type (the op has already
-/// checked that all are on one device).
+/// THE list of backends: each `Device` variant with its `Storage` variant
+/// and buffer type. Adding a backend adds one entry here; every dispatch
+/// below expands over this list, so no other match names a backend.
 macro_rules! dispatch {
-    (device $d:expr; $B:ident, $wrap:ident => $body:expr) => {
+    ($($args:tt)*) => {
+        dispatch_over!([(Cpu, cpu::CpuStorage) (Reference, reference::RefStorage)] $($args)*)
+    };
+}
+
+/// The dispatch forms, each expanded over the backend list:
+///
+/// - `device $d; B, wrap => body`: `B` the backend type of device `$d`,
+///   `wrap` the `Storage` variant that holds it;
+/// - `storage $s; x, dev => body`: `x` the backend buffer inside `&Storage`
+///   `$s`, `dev` its device;
+/// - `$op; (v1, v2, ..); (m1, ..); B, wrap => body`: by the first view's
+///   storage, each `View<Storage>` `vi` and `&mut Storage` `mi` rebound to
+///   the backend's own type (the op has already checked that all are on
+///   one device; a mismatch here panics naming `$op`).
+macro_rules! dispatch_over {
+    ([$(($var:ident, $ty:ty))*] device $d:expr; $B:ident, $wrap:ident => $body:expr) => {
         match $d {
-            Device::Cpu => dispatch!(@arm Cpu, cpu::CpuStorage; ""; ; ; $B, $wrap => $body),
-            Device::Reference => {
-                dispatch!(@arm Reference, reference::RefStorage; ""; ; ; $B, $wrap => $body)
-            }
+            $(Device::$var => {
+                #[allow(dead_code)]
+                type $B = $ty;
+                #[allow(unused_variables)]
+                let $wrap = Storage::$var;
+                $body
+            })*
         }
     };
-    ($op:expr; $first:ident $(, $v:ident)*; $(mut $m:ident),*; $B:ident, $wrap:ident => $body:expr) => {
-        match $first.data.device() {
-            Device::Cpu => {
-                dispatch!(@arm Cpu, cpu::CpuStorage; $op; $first $(, $v)*; $($m),*; $B, $wrap => $body)
-            }
-            Device::Reference => dispatch!(
-                @arm Reference, reference::RefStorage; $op; $first $(, $v)*; $($m),*; $B, $wrap => $body
-            ),
+    ([$(($var:ident, $ty:ty))*] storage $s:expr; $x:ident, $dev:ident => $body:expr) => {
+        match $s {
+            $(Storage::$var($x) => {
+                #[allow(unused_variables)]
+                let $dev = Device::$var;
+                $body
+            })*
         }
     };
-    (@arm $var:ident, $ty:ty; $op:expr; $($v:ident),*; $($m:ident),*; $B:ident, $wrap:ident => $body:expr) => {{
+    ([$(($var:ident, $ty:ty))*] $op:expr; $first:ident $vs:tt; $ms:tt; $B:ident, $wrap:ident => $body:expr) => {
+        match $first.data {
+            $(Storage::$var(_) => dispatch_over!(@arm $var, $ty; $op; $vs; $ms; $B, $wrap => $body),)*
+        }
+    };
+    (@arm $var:ident, $ty:ty; $op:expr; ($($v:ident),*); ($($m:ident),*); $B:ident, $wrap:ident => $body:expr) => {{
         #[allow(dead_code)]
         type $B = $ty;
         #[allow(unused_variables)]
@@ -301,18 +320,12 @@ fn mismatch(op: &str, a: Device, b: Device) -> ! {
 impl Storage {
     /// The device this buffer lives on.
     pub fn device(&self) -> Device {
-        match self {
-            Storage::Cpu(_) => Device::Cpu,
-            Storage::Reference(_) => Device::Reference,
-        }
+        dispatch!(storage self; _s, device => device)
     }
 
     /// Number of f32 values held.
     pub fn len(&self) -> usize {
-        match self {
-            Storage::Cpu(s) => s.len(),
-            Storage::Reference(s) => s.len(),
-        }
+        dispatch!(storage self; s, _d => s.len())
     }
 
     /// True when the buffer is empty.
@@ -322,10 +335,7 @@ impl Storage {
 
     /// The host slice of a buffer in host memory.
     pub fn host_slice(&self) -> Option<&[f32]> {
-        match self {
-            Storage::Cpu(s) => s.host_slice(),
-            Storage::Reference(s) => s.host_slice(),
-        }
+        dispatch!(storage self; s, _d => s.host_slice())
     }
 
     pub(crate) fn from_host(data: Vec<f32>, device: Device) -> Storage {
@@ -337,23 +347,23 @@ impl Storage {
     }
 
     pub(crate) fn to_host(x: View<'_, Storage>) -> Vec<f32> {
-        dispatch!("to_vec"; x; ; B, wrap => B::to_host(x))
+        dispatch!("to_vec"; x (x); (); B, wrap => B::to_host(x))
     }
 
     pub(crate) fn copy_strided(x: View<'_, Storage>) -> Storage {
-        dispatch!("contiguous"; x; ; B, wrap => wrap(B::copy_strided(x)))
+        dispatch!("contiguous"; x (x); (); B, wrap => wrap(B::copy_strided(x)))
     }
 
     pub(crate) fn copy_into(dst: &mut Storage, dst_layout: &Layout, src: View<'_, Storage>) {
-        dispatch!("copy_into"; src; mut dst; B, wrap => B::copy_into(dst, dst_layout, src))
+        dispatch!("copy_into"; src (src); (dst); B, wrap => B::copy_into(dst, dst_layout, src))
     }
 
     pub(crate) fn unary(x: View<'_, Storage>, op: UnaryKind) -> Storage {
-        dispatch!("unary"; x; ; B, wrap => wrap(B::unary(x, op)))
+        dispatch!("unary"; x (x); (); B, wrap => wrap(B::unary(x, op)))
     }
 
     pub(crate) fn binary(a: View<'_, Storage>, b: View<'_, Storage>, op: BinaryKind) -> Storage {
-        dispatch!("binary"; a, b; ; B, wrap => wrap(B::binary(a, b, op)))
+        dispatch!("binary"; a (a, b); (); B, wrap => wrap(B::binary(a, b, op)))
     }
 
     pub(crate) fn where_cond(
@@ -361,23 +371,23 @@ impl Storage {
         a: View<'_, Storage>,
         b: View<'_, Storage>,
     ) -> Storage {
-        dispatch!("where"; c, a, b; ; B, wrap => wrap(B::where_cond(c, a, b)))
+        dispatch!("where"; c (c, a, b); (); B, wrap => wrap(B::where_cond(c, a, b)))
     }
 
     pub(crate) fn reduce(x: View<'_, Storage>, dims: &[usize], op: ReduceKind) -> Storage {
-        dispatch!("reduce"; x; ; B, wrap => wrap(B::reduce(x, dims, op)))
+        dispatch!("reduce"; x (x); (); B, wrap => wrap(B::reduce(x, dims, op)))
     }
 
     pub(crate) fn softmax(x: View<'_, Storage>, dim: usize, log: bool) -> Storage {
-        dispatch!("softmax"; x; ; B, wrap => wrap(B::softmax(x, dim, log)))
+        dispatch!("softmax"; x (x); (); B, wrap => wrap(B::softmax(x, dim, log)))
     }
 
     pub(crate) fn matmul(a: View<'_, Storage>, b: View<'_, Storage>) -> Storage {
-        dispatch!("matmul"; a, b; ; B, wrap => wrap(B::matmul(a, b)))
+        dispatch!("matmul"; a (a, b); (); B, wrap => wrap(B::matmul(a, b)))
     }
 
     pub(crate) fn gather(x: View<'_, Storage>, dim: usize, i: View<'_, Storage>) -> Storage {
-        dispatch!("gather"; x, i; ; B, wrap => wrap(B::gather(x, dim, i)))
+        dispatch!("gather"; x (x, i); (); B, wrap => wrap(B::gather(x, dim, i)))
     }
 
     pub(crate) fn scatter_add(
@@ -386,11 +396,11 @@ impl Storage {
         i: View<'_, Storage>,
         src: View<'_, Storage>,
     ) -> Storage {
-        dispatch!("scatter_add"; x, i, src; ; B, wrap => wrap(B::scatter_add(x, dim, i, src)))
+        dispatch!("scatter_add"; x (x, i, src); (); B, wrap => wrap(B::scatter_add(x, dim, i, src)))
     }
 
     pub(crate) fn index_select(x: View<'_, Storage>, dim: usize, i: View<'_, Storage>) -> Storage {
-        dispatch!("index_select"; x, i; ; B, wrap => wrap(B::index_select(x, dim, i)))
+        dispatch!("index_select"; x (x, i); (); B, wrap => wrap(B::index_select(x, dim, i)))
     }
 
     pub(crate) fn index_add(
@@ -399,11 +409,11 @@ impl Storage {
         i: View<'_, Storage>,
         src: View<'_, Storage>,
     ) -> Storage {
-        dispatch!("index_add"; x, i, src; ; B, wrap => wrap(B::index_add(x, dim, i, src)))
+        dispatch!("index_add"; x (x, i, src); (); B, wrap => wrap(B::index_add(x, dim, i, src)))
     }
 
     pub(crate) fn conv2d(x: View<'_, Storage>, w: View<'_, Storage>, s: &ConvShape) -> Storage {
-        dispatch!("conv2d"; x, w; ; B, wrap => wrap(B::conv2d(x, w, s)))
+        dispatch!("conv2d"; x (x, w); (); B, wrap => wrap(B::conv2d(x, w, s)))
     }
 
     pub(crate) fn conv_transpose2d(
@@ -411,7 +421,7 @@ impl Storage {
         w: View<'_, Storage>,
         s: &ConvShape,
     ) -> Storage {
-        dispatch!("conv_transpose2d"; gy, w; ; B, wrap => wrap(B::conv_transpose2d(gy, w, s)))
+        dispatch!("conv_transpose2d"; gy (gy, w); (); B, wrap => wrap(B::conv_transpose2d(gy, w, s)))
     }
 
     pub(crate) fn conv2d_weight_grad(
@@ -419,30 +429,30 @@ impl Storage {
         gy: View<'_, Storage>,
         s: &ConvShape,
     ) -> Storage {
-        dispatch!("conv2d_weight_grad"; x, gy; ; B, wrap => wrap(B::conv2d_weight_grad(x, gy, s)))
+        dispatch!("conv2d_weight_grad"; x (x, gy); (); B, wrap => wrap(B::conv2d_weight_grad(x, gy, s)))
     }
 
     pub(crate) fn im2col(x: View<'_, Storage>, g: &ConvGeom) -> Storage {
-        dispatch!("im2col"; x; ; B, wrap => wrap(B::im2col(x, g)))
+        dispatch!("im2col"; x (x); (); B, wrap => wrap(B::im2col(x, g)))
     }
 
     pub(crate) fn col2im(x: View<'_, Storage>, c: usize, g: &ConvGeom) -> Storage {
-        dispatch!("col2im"; x; ; B, wrap => wrap(B::col2im(x, c, g)))
+        dispatch!("col2im"; x (x); (); B, wrap => wrap(B::col2im(x, c, g)))
     }
 
     pub(crate) fn max_pool2d(x: View<'_, Storage>, g: &ConvGeom) -> (Storage, Storage) {
-        dispatch!("max_pool2d"; x; ; B, wrap => {
+        dispatch!("max_pool2d"; x (x); (); B, wrap => {
             let (v, i) = B::max_pool2d(x, g);
             (wrap(v), wrap(i))
         })
     }
 
     pub(crate) fn max_unpool2d(x: View<'_, Storage>, i: View<'_, Storage>, hw: usize) -> Storage {
-        dispatch!("max_unpool2d"; x, i; ; B, wrap => wrap(B::max_unpool2d(x, i, hw)))
+        dispatch!("max_unpool2d"; x (x, i); (); B, wrap => wrap(B::max_unpool2d(x, i, hw)))
     }
 
     pub(crate) fn lstm_cell(a: View<'_, Storage>, c: View<'_, Storage>) -> Storage {
-        dispatch!("lstm_cell"; a, c; ; B, wrap => wrap(B::lstm_cell(a, c)))
+        dispatch!("lstm_cell"; a (a, c); (); B, wrap => wrap(B::lstm_cell(a, c)))
     }
 
     pub(crate) fn lstm_cell_backward(
@@ -450,7 +460,7 @@ impl Storage {
         c: View<'_, Storage>,
         g: View<'_, Storage>,
     ) -> (Storage, Storage) {
-        dispatch!("lstm_cell"; a, c, g; ; B, wrap => {
+        dispatch!("lstm_cell"; a (a, c, g); (); B, wrap => {
             let (ga, gc) = B::lstm_cell_backward(a, c, g);
             (wrap(ga), wrap(gc))
         })
@@ -460,7 +470,7 @@ impl Storage {
         [xp, w, h0, c0]: [View<'_, Storage>; 4],
         d: LstmDims,
     ) -> (Storage, Storage) {
-        dispatch!("lstm_layer"; xp, w, h0, c0; ; B, wrap => {
+        dispatch!("lstm_layer"; xp (xp, w, h0, c0); (); B, wrap => {
             let (out, gates) = B::lstm_layer(xp, w, h0, c0, d);
             (wrap(out), wrap(gates))
         })
@@ -470,7 +480,7 @@ impl Storage {
         [w, h0, c0, gates, out, g]: [View<'_, Storage>; 6],
         d: LstmDims,
     ) -> [Storage; 4] {
-        dispatch!("lstm_layer"; w, h0, c0, gates, out, g; ; B, wrap => {
+        dispatch!("lstm_layer"; w (w, h0, c0, gates, out, g); (); B, wrap => {
             let (a, b, c, e) = B::lstm_layer_backward(w, h0, c0, gates, out, g, d);
             [wrap(a), wrap(b), wrap(c), wrap(e)]
         })
@@ -483,7 +493,7 @@ impl Storage {
         state: &mut Storage,
         rule: &OptimRule,
     ) {
-        dispatch!("optimizer step"; grad; mut param, mut state; B, wrap => {
+        dispatch!("optimizer step"; grad (grad); (param, state); B, wrap => {
             B::optim_step(param, param_layout, grad, state, rule)
         })
     }
