@@ -4,6 +4,10 @@
 //! n-dimensional f32 array; every operation on it records how to send
 //! gradients back, and [`Tensor::backward`] returns them as a [`Gradients`] map.
 //!
+//! Every tensor lives on a [`Device`]: the fast CPU backend by default, or
+//! the plain reference backend the tests check it against. Ops run on their
+//! inputs' device through the primitives listed in [`backend::BackendStorage`].
+//!
 //! ```
 //! use matnet::{Rng, Tensor};
 //!

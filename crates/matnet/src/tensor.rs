@@ -427,8 +427,9 @@ impl Tensor {
         ));
     }
 
-    /// Copies `src` (same shape, same device) into this tensor's data in
-    /// place (not recorded by autograd).
+    /// Copies `src` (same shape, any device, like PyTorch's `copy_`) into
+    /// this tensor's data in place (not recorded by autograd). Checkpoints
+    /// load into a model on any device through it.
     pub fn assign_(&self, src: &Tensor) {
         assert_eq!(
             self.shape(),
@@ -437,12 +438,11 @@ impl Tensor {
             self.shape(),
             src.shape()
         );
-        crate::ops::check_devices("assign_", &[self, src]);
         // Reading and writing one buffer would take its lock twice.
         let src = if self.same_storage(src) {
             src.copy()
         } else {
-            src.clone()
+            src.to_device(self.device())
         };
         let s = src.storage();
         let view = View {
