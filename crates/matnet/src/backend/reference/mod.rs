@@ -4,7 +4,7 @@
 //! is slow on purpose, so that it is obviously correct and the fast CPU
 //! backend can be tested against it (`tests/backend_diff.rs`).
 //!
-//! Every input view is first read into a row-major vector ([`read`]), so the
+//! Every input view is first read into a row-major vector (`read`), so the
 //! kernels index plain arrays by their coordinates.
 
 mod conv;
