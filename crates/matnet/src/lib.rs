@@ -33,12 +33,14 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod layout;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod rng;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{Gradients, is_grad_enabled, no_grad};
 pub use error::{Error, Result};
