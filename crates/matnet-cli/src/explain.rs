@@ -7,7 +7,7 @@ use matnet::autograd::profile::{OpEvent, Phase, profile};
 use matnet::nn::loss::cross_entropy;
 use matnet::{Module, Rng, Shape, Tensor, TensorId};
 
-use crate::models::{Arch, Model, ModelConfig};
+use matnet::models::{Arch, Classifier, ModelConfig};
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
@@ -112,7 +112,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     if let (Arch::Mlp, Some(h)) = (args.model, &args.hidden) {
         config.hidden = h.clone();
     }
-    let model = Model::new(config, 0)?;
+    let model = Classifier::new(config, 0)?;
     // Shapes are what matter here, so random pixels stand in for MNIST.
     let mut rng = Rng::new(1);
     let x = Tensor::rand_uniform([n, 784], 0.0, 1.0, &mut rng);

@@ -6,10 +6,8 @@ mod chart;
 mod evaluate;
 mod explain;
 mod inspect;
-mod models;
 mod predict;
 mod reverse;
-mod seq_models;
 mod train;
 
 use std::path::PathBuf;

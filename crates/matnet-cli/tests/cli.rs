@@ -205,7 +205,7 @@ fn checkpoint_with(tag: &str, config: &str, tensors: Vec<(String, Tensor)>) -> P
         "matnet-cli-{tag}-{}.safetensors",
         std::process::id()
     ));
-    let meta = BTreeMap::from([("matnet.config".to_string(), config.to_string())]);
+    let meta = BTreeMap::from([(matnet::io::CONFIG_KEY.to_string(), config.to_string())]);
     matnet::io::checkpoint::save(&path, &tensors, &meta).unwrap();
     path
 }
