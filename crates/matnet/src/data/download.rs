@@ -59,6 +59,33 @@ pub fn download_mnist(dest: &Path, progress: impl FnMut(&str, u64, Option<u64>))
     download_mnist_from(dest, &MNIST_MIRRORS, progress)
 }
 
+/// The dataset directory as [`super::find_or_explain`] chooses it
+/// (`explicit`, then the dataset's environment variable, then the cache).
+/// When MNIST is missing and the user chose neither, it is downloaded into
+/// the cache first (first use only): `announce` is called with that
+/// directory before the download starts, `progress` as for [`download_mnist`].
+/// Anything else missing is the error `find_or_explain` gives.
+pub fn locate_or_download(
+    explicit: Option<&Path>,
+    kind: super::DatasetKind,
+    announce: impl FnOnce(&Path),
+    progress: impl FnMut(&str, u64, Option<u64>),
+) -> Result<PathBuf> {
+    use super::{DatasetKind, find_or_explain, resolve_data_dir};
+    let missing = match find_or_explain(explicit, kind) {
+        Ok(dir) => return Ok(dir),
+        Err(missing) => missing,
+    };
+    let user_chose = explicit.is_some() || std::env::var_os(kind.env_var()).is_some();
+    if user_chose || kind != DatasetKind::Mnist {
+        return Err(missing);
+    }
+    let dest = resolve_data_dir(None, kind);
+    announce(&dest);
+    download_mnist(&dest, progress)?;
+    Ok(dest)
+}
+
 /// [`download_mnist`] from the given base URLs (each ending in `/`) instead
 /// of the public mirrors: an in-house mirror, or a local server in tests.
 pub fn download_mnist_from(

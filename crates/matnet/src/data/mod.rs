@@ -28,7 +28,8 @@ pub mod mnist;
 
 pub use augment::{Augment, ShiftRotate};
 pub use download::{
-    MNIST_FILES, MNIST_MIRRORS, download_mnist, download_mnist_from, md5_file, verify_mnist,
+    MNIST_FILES, MNIST_MIRRORS, download_mnist, download_mnist_from, locate_or_download, md5_file,
+    verify_mnist,
 };
 pub use idx::{IdxArray, read_idx};
 pub use loader::{Batch, Normalize, batches, to_batch, to_tensors};
