@@ -3,6 +3,8 @@
 //! Neural networks as what they are: matrix operations. A [`Tensor`] is an
 //! n-dimensional f32 array; every operation on it records how to send
 //! gradients back, and [`Tensor::backward`] returns them as a [`Gradients`] map.
+//! Layers are in [`nn`], ready-made models (and loading any matnet
+//! checkpoint) in [`models`], the training step in [`train`].
 //!
 //! ```
 //! use matnet::{Rng, Tensor};

@@ -89,27 +89,35 @@ impl Net {
     }
 }
 
-impl Module for Net {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.module().forward(x)
-    }
+/// `Module` for an enum of networks: every call goes to the variant's
+/// network, which `module` and `module_mut` pick.
+macro_rules! module_by_variant {
+    ($ty:ty) => {
+        impl Module for $ty {
+            fn forward(&self, x: &Tensor) -> Tensor {
+                self.module().forward(x)
+            }
 
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.module().named_parameters()
-    }
+            fn named_parameters(&self) -> Vec<(String, Tensor)> {
+                self.module().named_parameters()
+            }
 
-    fn named_buffers(&self) -> Vec<(String, Tensor)> {
-        self.module().named_buffers()
-    }
+            fn named_buffers(&self) -> Vec<(String, Tensor)> {
+                self.module().named_buffers()
+            }
 
-    fn set_training(&mut self, training: bool) {
-        self.module_mut().set_training(training);
-    }
+            fn set_training(&mut self, training: bool) {
+                self.module_mut().set_training(training);
+            }
 
-    fn describe(&self) -> String {
-        self.module().describe()
-    }
+            fn describe(&self) -> String {
+                self.module().describe()
+            }
+        }
+    };
 }
+
+module_by_variant!(Net);
 
 /// An image classifier: its configuration and its network.
 ///
@@ -230,32 +238,16 @@ impl Model {
             Model::Reverser(m) => m,
         }
     }
-}
 
-impl Module for Model {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.module().forward(x)
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.module().named_parameters()
-    }
-
-    fn named_buffers(&self) -> Vec<(String, Tensor)> {
-        self.module().named_buffers()
-    }
-
-    fn set_training(&mut self, training: bool) {
+    fn module_mut(&mut self) -> &mut dyn Module {
         match self {
-            Model::Classifier(m) => m.net.set_training(training),
-            Model::Reverser(m) => m.set_training(training),
+            Model::Classifier(m) => &mut m.net,
+            Model::Reverser(m) => m,
         }
     }
-
-    fn describe(&self) -> String {
-        self.module().describe()
-    }
 }
+
+module_by_variant!(Model);
 
 /// Writes `net`'s `state_dict` (parameters and buffers) to `path`
 /// atomically, with `config` as JSON under [`CONFIG_KEY`] and the other
