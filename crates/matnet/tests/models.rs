@@ -248,7 +248,7 @@ fn bad_checkpoints_are_errors_naming_the_file_and_the_problem() {
 
     let e = load_err(&write("plain.safetensors", None, w()));
     assert!(
-        e.contains("plain.safetensors") && e.contains("no matnet.config"),
+        e.contains("plain.safetensors") && e.contains(&format!("no {CONFIG_KEY}")),
         "{e}"
     );
 
