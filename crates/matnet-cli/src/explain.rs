@@ -399,3 +399,76 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A made-up event of `kind` with plausible shapes, every input with a
+    /// gradient.
+    fn event(kind: OpKind, phase: Phase) -> OpEvent {
+        let shapes: Vec<Vec<usize>> = match kind {
+            OpKind::Matmul => vec![vec![2, 3], vec![3, 4], vec![2, 4]],
+            OpKind::Conv2d => vec![vec![1, 1, 4, 4], vec![2, 1, 3, 3], vec![1, 2, 2, 2]],
+            OpKind::ConvTranspose2d => {
+                vec![vec![1, 2, 2, 2], vec![2, 1, 3, 3], vec![1, 1, 4, 4]]
+            }
+            OpKind::LstmLayer => vec![
+                vec![2, 1, 8],
+                vec![8, 2],
+                vec![1, 2],
+                vec![1, 2],
+                vec![2, 1, 4],
+            ],
+            OpKind::Where => vec![vec![2, 3]; 4],
+            _ => vec![vec![2, 3]; 3],
+        };
+        let mut ids: Vec<(TensorId, Shape)> = shapes
+            .into_iter()
+            .map(|s| (Tensor::zeros([1]).id(), Shape::new(s)))
+            .collect();
+        let output = ids.pop().unwrap();
+        OpEvent {
+            phase,
+            op: kind,
+            grads: vec![phase == Phase::Backward; ids.len()],
+            inputs: ids,
+            output,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn every_kind_has_a_forward_line_and_gradients() {
+        for &kind in OpKind::ALL {
+            let names = HashMap::new();
+            let e = event(kind, Phase::Forward);
+            let (text, flops) = forward_line(&names, &e, "y[2×3]");
+            assert!(text.starts_with("y[2×3] = "), "{kind}: {text}");
+            assert!(flops.is_finite() && flops >= 0.0, "{kind}: {flops}");
+            let e = event(kind, Phase::Backward);
+            for k in 0..e.inputs.len() {
+                let (text, flops) = backward_part(&names, &e, k, "grad_y");
+                assert!(text.starts_with("grad_? = ") || text.starts_with("grad_?["));
+                assert!(flops.is_finite() && flops >= 0.0, "{kind}: {flops}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_ops_count_their_gemm_flops() {
+        let names = HashMap::new();
+        let forward = |k| forward_line(&names, &event(k, Phase::Forward), "y").1;
+        // 2·(matmul output 2·4)·k=3; conv: 2·(1·2·2·2)·(1·3·3); transposed: the
+        // input plays the output; LSTM: 2·T·N·4H·H + 10·T·N·H with T=2, N=1, H=2.
+        assert_eq!(forward(OpKind::Matmul), 48.0);
+        assert_eq!(forward(OpKind::Conv2d), 144.0);
+        assert_eq!(forward(OpKind::ConvTranspose2d), 144.0);
+        assert_eq!(forward(OpKind::LstmLayer), 2.0 * 2.0 * 8.0 * 2.0 + 40.0);
+        let e = event(OpKind::LstmLayer, Phase::Backward);
+        let back: Vec<f64> = (0..4)
+            .map(|k| backward_part(&names, &e, k, "g").1)
+            .collect();
+        assert_eq!(back, [104.0, 104.0, 0.0, 0.0]);
+    }
+}

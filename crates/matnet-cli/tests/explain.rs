@@ -25,7 +25,11 @@ fn explain(model: &str) -> (Vec<Row>, String) {
     );
     let rows = stdout
         .lines()
-        .filter(|l| l.split_whitespace().next().is_some_and(|n| n.parse::<usize>().is_ok()))
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+        })
         .map(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
             // `# op matrices... FLOPs time share`
@@ -65,7 +69,10 @@ fn matmul_flops_are_two_m_k_n() {
     let (rows, out) = explain("mlp");
     let mm = rows_of(&rows, "matmul");
     // 2·2·784·512 = 1,605,632 for X[2×784] · W1ᵀ[784×512].
-    assert_eq!(mm[0].text, "t1[2×512] = X[2×784] · 0.weightᵀ[784×512]", "{out}");
+    assert_eq!(
+        mm[0].text, "t1[2×512] = X[2×784] · 0.weightᵀ[784×512]",
+        "{out}"
+    );
     assert_eq!(mm[0].flops, "1.6M");
     // Backward of the first layer: only grad_W (X needs none), the same 1.6M.
     let last = mm.last().unwrap();
@@ -82,11 +89,19 @@ fn conv_is_counted_as_its_gemm() {
     let conv = rows_of(&rows, "conv2d");
     assert_eq!(conv.len(), 4, "{out}");
     // Forward: 2·(N·C_out·H·W)·(C_in·kh·kw) = 2·(2·6·28·28)·25 and 2·(2·16·10·10)·150.
-    assert!(conv[0].text.contains("= 1.weight[6×1×5×5] · im2col(X[2×1×28×28])"));
+    assert!(
+        conv[0]
+            .text
+            .contains("= 1.weight[6×1×5×5] · im2col(X[2×1×28×28])")
+    );
     assert_eq!(conv[0].flops, "470.4k");
     assert_eq!(conv[1].flops, "960.0k");
     // Backward of the second: grad_x and grad_W, one GEMM's worth each.
-    assert!(conv[2].text.contains("(conv_transpose2d); grad_4.weight = Σ_images"));
+    assert!(
+        conv[2]
+            .text
+            .contains("(conv_transpose2d); grad_4.weight = Σ_images")
+    );
     assert_eq!(conv[2].flops, "1.9M");
     // The first convolution's input needs no gradient.
     assert!(conv[3].text.starts_with("grad_1.weight = Σ_images"));

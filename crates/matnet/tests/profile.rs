@@ -38,7 +38,12 @@ fn every_kind_is_listed_once() {
     for (i, k) in all.iter().enumerate() {
         assert!(!all[..i].contains(k), "{k} listed twice");
     }
-    for k in [OpKind::Conv2d, OpKind::LstmLayer, OpKind::Gelu, OpKind::Where] {
+    for k in [
+        OpKind::Conv2d,
+        OpKind::LstmLayer,
+        OpKind::Gelu,
+        OpKind::Where,
+    ] {
         assert!(all.contains(&k), "{k} missing from OpKind::ALL");
     }
 }

@@ -4,9 +4,7 @@
 use matnet::data::checksum::save_verified;
 use matnet::data::{md5_file, verify_mnist};
 
-use crate::{
-    assert_mentions, assert_no_temp_files, err_text, tmp, write, write_synthetic_dataset,
-};
+use crate::{assert_mentions, assert_no_temp_files, err_text, tmp, write, write_synthetic_dataset};
 
 const HELLO_MD5: &str = "5d41402abc4b2a76b9719d911017c592";
 
