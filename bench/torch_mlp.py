@@ -12,18 +12,20 @@ MATNET_NUM_THREADS set to the same thread count, and prints both side by side
 with the ratio matnet / torch. That is one run, same machine, same moment.
 
 Usage: python3 bench/torch_mlp.py [--threads 2] [--batch-sizes 64,256]
-                                  [--epochs 3] [--images 60000] [--matnet PATH]
+                                  [--epochs 3] [--images 60000] [--rounds 1]
+                                  [--matnet [LABEL=]PATH]...
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
 import torch
 import torch.nn as nn
 
-from torch_train import synthetic_mnist, timed_epochs
+from torch_train import parse_binaries, synthetic_mnist, timed_epochs
 
 
 def torch_images_per_sec(batch, epochs, images, threads):
@@ -52,21 +54,35 @@ def main():
     ap.add_argument("--batch-sizes", default="64,256")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--images", type=int, default=60000)
-    ap.add_argument("--matnet", metavar="PATH", help="matnet binary to run beside PyTorch")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--matnet", metavar="[LABEL=]PATH", action="append",
+                    help="matnet binary to run beside PyTorch (repeatable)")
     args = ap.parse_args()
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    theirs = {}
-    if args.matnet:
-        theirs = matnet_images_per_sec(args.matnet, batches, args.epochs, args.images, args.threads)
+    bins = parse_binaries(args.matnet)
     print(f"MLP 784-256-128-10, SGD, {args.threads} threads, {args.images} images/epoch, "
           f"median of {args.epochs} epochs (torch {torch.__version__})")
-    print(f"{'batch':>6} {'torch img/s':>12} {'matnet img/s':>13} {'matnet/torch':>13}")
-    for b in batches:
-        t, _ = torch_images_per_sec(b, args.epochs, args.images, args.threads)
-        m = theirs.get(b)
-        ms = f"{m:13.0f}" if m else f"{'n/a':>13}"
-        ratio = f"{m / t:12.2f}x" if m else f"{'n/a':>13}"
-        print(f"{b:>6} {t:12.0f} {ms} {ratio}")
+    head = "".join(f" {l + ' img/s':>14} {l + '/torch':>13}" for l, _ in bins)
+    print(f"{'round':>5} {'batch':>6} {'torch img/s':>12}{head}")
+    ratios = {(b, l): [] for b in batches for l, _ in bins}
+    for r in range(args.rounds):
+        theirs = {label: matnet_images_per_sec(path, batches, args.epochs, args.images, args.threads)
+                  for label, path in bins}
+        for b in batches:
+            t, _ = torch_images_per_sec(b, args.epochs, args.images, args.threads)
+            cells = ""
+            for label, _ in bins:
+                m = theirs[label].get(b)
+                if m:
+                    ratios[(b, label)].append(m / t)
+                    cells += f" {m:>14.0f} {m / t:>12.2f}x"
+                else:
+                    cells += f" {'n/a':>14} {'n/a':>13}"
+            print(f"{r + 1:>5} {b:>6} {t:>12.0f}{cells}", flush=True)
+    for (b, label), rs in ratios.items():
+        if rs:
+            print(f"batch {b}: median {label}/torch over {len(rs)} rounds = "
+                  f"{statistics.median(rs):.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,14 @@ With --matnet PATH each round runs `PATH bench train --model M --json` right
 after the PyTorch measurement of the same model, with MATNET_NUM_THREADS set
 to the same thread count, so both sides see the same machine state; the
 ratio printed is matnet / torch, per round and as the median over rounds.
+--matnet may be given more than once as LABEL=PATH (for example
+`--matnet before=/tmp/matnet-old --matnet after=target/release/matnet`):
+every binary runs in every round, right after the same PyTorch figure, so a
+change is compared against the old binary and PyTorch in one run.
 
 Usage: python3 bench/torch_train.py [--threads 2] [--batch 64] [--images 6400]
                                   [--epochs 3] [--rounds 3] [--models lenet,cnn,lstm,vit]
-                                  [--matnet PATH]
+                                  [--matnet [LABEL=]PATH]...
 """
 import argparse
 import json
@@ -133,6 +137,15 @@ def matnet_images_per_sec(path, name, batch, epochs, images, threads):
     return json.loads(out)["images_per_sec"]
 
 
+def parse_binaries(specs):
+    """`[LABEL=]PATH` arguments as (label, path) pairs; the label defaults to "matnet"."""
+    out = []
+    for spec in specs or []:
+        label, sep, path = spec.partition("=")
+        out.append((label, path) if sep else ("matnet", spec))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -141,30 +154,34 @@ def main():
     ap.add_argument("--images", type=int, default=6400)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default="lenet,cnn")
-    ap.add_argument("--matnet", metavar="PATH", help="matnet binary to run beside PyTorch")
+    ap.add_argument("--matnet", metavar="[LABEL=]PATH", action="append",
+                    help="matnet binary to run beside PyTorch (repeatable)")
     args = ap.parse_args()
     names = args.models.split(",")
+    bins = parse_binaries(args.matnet)
     print(f"training throughput, batch {args.batch}, {args.threads} threads, Adam, "
           f"{args.images} images/epoch, median of {args.epochs} epochs per round "
           f"(torch {torch.__version__})")
-    print(f"{'model':>6} {'round':>5} {'torch img/s':>12} {'matnet img/s':>13} {'matnet/torch':>13}")
-    ratios = {n: [] for n in names}
+    head = "".join(f" {l + ' img/s':>14} {l + '/torch':>13}" for l, _ in bins)
+    print(f"{'model':>6} {'round':>5} {'torch img/s':>12}{head}")
+    ratios = {(n, l): [] for n in names for l, _ in bins}
     for r in range(args.rounds):
         for name in names:
             t = torch_images_per_sec(name, args.batch, args.epochs, args.images, args.threads)
-            m = None
-            if args.matnet:
-                m = matnet_images_per_sec(args.matnet, name, args.batch, args.epochs, args.images,
+            cells = ""
+            for label, path in bins:
+                m = matnet_images_per_sec(path, name, args.batch, args.epochs, args.images,
                                           args.threads)
-            ratio = f"{m / t:.2f}x" if m else "-"
-            if m:
-                ratios[name].append(m / t)
-            ms = f"{m:.0f}" if m else "-"
-            print(f"{name:>6} {r + 1:>5} {t:>12.0f} {ms:>13} {ratio:>13}", flush=True)
-    for name in names:
-        if ratios[name]:
-            print(f"{name}: median matnet/torch over {len(ratios[name])} rounds = "
-                  f"{statistics.median(ratios[name]):.2f}x")
+                if m:
+                    ratios[(name, label)].append(m / t)
+                    cells += f" {m:>14.0f} {m / t:>12.2f}x"
+                else:
+                    cells += f" {'-':>14} {'-':>13}"
+            print(f"{name:>6} {r + 1:>5} {t:>12.0f}{cells}", flush=True)
+    for (name, label), rs in ratios.items():
+        if rs:
+            print(f"{name}: median {label}/torch over {len(rs)} rounds = "
+                  f"{statistics.median(rs):.2f}x")
 
 
 if __name__ == "__main__":

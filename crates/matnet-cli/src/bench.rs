@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use clap::Subcommand;
 use matnet::backend::kernels as gemm;
+use matnet::nn::loss::cross_entropy;
+use matnet::train::Player;
 use matnet::{Module, Rng, Tensor};
 use serde::Serialize;
 
@@ -59,7 +61,7 @@ pub enum BenchCommand {
 pub struct TrainBench {
     /// Architecture, as `matnet train --model`.
     #[arg(long, value_enum, default_value = "cnn")]
-    pub model: crate::models::Arch,
+    pub model: matnet::models::Arch,
     /// Images per step.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -209,8 +211,8 @@ fn bench_mlp(
             .append(Linear::new(256, 128, &mut rng))
             .append(Relu)
             .append(Linear::new(128, 10, &mut rng));
-        let mut opt = Sgd::new(net.parameters(), 0.01);
-        let (median, raw) = throughput(&|x| net.forward(x), &mut opt, &x, &y, b, epochs);
+        let mut player = Player::new(net.parameters(), |p| Box::new(Sgd::new(p, 0.01)));
+        let (median, raw) = throughput(&|x| net.forward(x), &mut player, &x, &y, b, epochs)?;
         if !json {
             println!("batch {b:>4}, {threads} threads: {median:>8.0} images/s (epochs: {raw:.0?})");
         }
@@ -238,40 +240,42 @@ fn synthetic_mnist(images: usize, rng: &mut Rng) -> (Tensor, Tensor) {
 }
 
 /// One warm-up epoch, then `epochs` timed ones over contiguous batches of
-/// `x` (views, no copies): forward, cross-entropy, backward, optimizer step.
-/// Returns the median images/s and every epoch's figure.
+/// `x` (views, no copies): forward, then the library's training step
+/// (cross-entropy, backward, optimizer step). Returns the median images/s
+/// and every epoch's figure.
 fn throughput(
     forward: &dyn Fn(&Tensor) -> Tensor,
-    opt: &mut dyn matnet::Optimizer,
+    player: &mut Player,
     x: &Tensor,
     y: &Tensor,
     batch: usize,
     epochs: usize,
-) -> (f64, Vec<f64>) {
+) -> anyhow::Result<(f64, Vec<f64>)> {
     let images = x.dims()[0];
-    let mut epoch = || {
+    let mut epoch = || -> anyhow::Result<f64> {
         let t = Instant::now();
         let mut start = 0;
         while start < images {
             let n = batch.min(images - start);
             let logits = forward(&x.narrow(0, start, n));
-            let loss = matnet::nn::loss::cross_entropy(&logits, &y.narrow(0, start, n));
-            opt.step(&loss.backward());
+            player.step(&cross_entropy(&logits, &y.narrow(0, start, n)))?;
             start += n;
         }
-        images as f64 / t.elapsed().as_secs_f64()
+        Ok(images as f64 / t.elapsed().as_secs_f64())
     };
-    epoch(); // warm-up
-    let raw: Vec<f64> = (0..epochs).map(|_| epoch()).collect();
+    epoch()?; // warm-up
+    let raw = (0..epochs)
+        .map(|_| epoch())
+        .collect::<anyhow::Result<Vec<f64>>>()?;
     let mut sorted = raw.clone();
     sorted.sort_by(f64::total_cmp);
-    (sorted[sorted.len() / 2], raw)
+    Ok((sorted[sorted.len() / 2], raw))
 }
 
 /// The same loop as bench/torch_train.py for one CLI model, Adam lr 1e-3,
 /// training mode (dropout active).
 fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
-    use crate::models::{Model, ModelConfig};
+    use matnet::models::{Classifier, ModelConfig};
     use matnet::optim::Adam;
     anyhow::ensure!(
         a.epochs >= 1 && a.images >= 1 && a.batch_size >= 1,
@@ -280,16 +284,16 @@ fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
     let mut rng = Rng::new(0);
     let (x, y) = synthetic_mnist(a.images, &mut rng);
     let config = ModelConfig::for_mnist(a.model);
-    let model = Model::new(config, 0)?;
-    let mut opt = Adam::new(model.net.parameters(), 1e-3);
+    let model = Classifier::new(config, 0)?;
+    let mut player = Player::new(model.net.parameters(), |p| Box::new(Adam::new(p, 1e-3)));
     let (median, raw) = throughput(
         &|x| model.logits(x),
-        &mut opt,
+        &mut player,
         &x,
         &y,
         a.batch_size,
         a.epochs,
-    );
+    )?;
     let threads = matnet::backend::kernels::num_threads();
     if a.json {
         let row = serde_json::json!({

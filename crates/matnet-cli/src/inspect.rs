@@ -11,10 +11,9 @@ use image::{ImageOutputFormat, Rgb, RgbImage};
 use matnet::nn::Module;
 use matnet::{Tensor, no_grad};
 
-use crate::evaluate::load_model;
-use crate::models::{Model, Net};
+use matnet::models::{Classifier, Net, Vit, load_classifier};
+
 use crate::predict::image_input;
-use crate::seq_models::Vit;
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
@@ -36,7 +35,7 @@ const CELL_PIXELS: usize = 64;
 const SEPARATOR: Rgb<u8> = Rgb([40, 80, 160]);
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let model = load_model(&args.checkpoint)?;
+    let model = load_classifier(&args.checkpoint)?;
     if let Net::Vit(vit) = &model.net {
         return inspect_vit(&args, &model, vit);
     }
@@ -108,7 +107,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
 
 /// The image as the model's input: `(pixels, [1, rows·cols])`; creates the
 /// output directory.
-fn prepare(args: &InspectArgs, model: &Model) -> anyhow::Result<(Vec<u8>, Tensor)> {
+fn prepare(args: &InspectArgs, model: &Classifier) -> anyhow::Result<(Vec<u8>, Tensor)> {
     let (pixels, x) = image_input(&args.image, model)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
@@ -145,7 +144,7 @@ fn write_input(args: &InspectArgs, pixels: &[u8], rows: usize, cols: usize) -> a
 /// `P×P` matrix (row = attending patch, column = attended patch), and how
 /// much attention each patch receives (averaged over heads and rows),
 /// drawn on the patch grid so it lines up with the digit.
-fn inspect_vit(args: &InspectArgs, model: &Model, vit: &Vit) -> anyhow::Result<()> {
+fn inspect_vit(args: &InspectArgs, model: &Classifier, vit: &Vit) -> anyhow::Result<()> {
     let _g = no_grad();
     let (pixels, x) = prepare(args, model)?;
     let (logits, maps) = vit.forward_attn(&x);

@@ -6,10 +6,8 @@ mod chart;
 mod evaluate;
 mod explain;
 mod inspect;
-mod models;
 mod predict;
 mod reverse;
-mod seq_models;
 mod train;
 
 use std::path::PathBuf;
@@ -95,33 +93,29 @@ pub fn locate_data(
     explicit: Option<&std::path::Path>,
     kind: matnet::data::DatasetKind,
 ) -> anyhow::Result<PathBuf> {
-    use matnet::data::{DatasetKind, download_mnist, find_or_explain, resolve_data_dir};
-    match find_or_explain(explicit, kind) {
-        Ok(dir) => Ok(dir),
-        Err(missing) => {
-            let user_chose = explicit.is_some() || std::env::var_os(kind.env_var()).is_some();
-            if user_chose || kind != DatasetKind::Mnist {
-                return Err(missing.into());
-            }
-            let dest = resolve_data_dir(None, kind);
+    let mut downloading = false;
+    let dir = matnet::data::locate_or_download(
+        explicit,
+        kind,
+        |dest| {
+            downloading = true;
             println!(
                 "MNIST is not in {} yet: downloading it (first use only)",
                 dest.display()
             );
-            match download_mnist(&dest, |name, done, total| match total {
-                Some(t) => eprint!("\r  {name}: {done}/{t} bytes"),
-                None => eprint!("\r  {name}: {done} bytes"),
-            }) {
-                Ok(()) => {
-                    eprintln!();
-                    Ok(dest)
-                }
-                Err(e) => {
-                    eprintln!();
-                    Err(e.into())
-                }
-            }
-        }
+        },
+        print_progress,
+    );
+    if downloading {
+        eprintln!();
+    }
+    Ok(dir?)
+}
+
+fn print_progress(name: &str, done: u64, total: Option<u64>) {
+    match total {
+        Some(t) => eprint!("\r  {name}: {done}/{t} bytes"),
+        None => eprint!("\r  {name}: {done} bytes"),
     }
 }
 
@@ -134,10 +128,7 @@ fn download(dataset: &str, dir: Option<PathBuf>) -> anyhow::Result<()> {
     );
     let dest = dir.unwrap_or_else(|| resolve_data_dir(None, kind));
     println!("downloading MNIST into {}", dest.display());
-    download_mnist(&dest, |name, done, total| match total {
-        Some(t) => eprint!("\r  {name}: {done}/{t} bytes"),
-        None => eprint!("\r  {name}: {done} bytes"),
-    })?;
+    download_mnist(&dest, print_progress)?;
     eprintln!();
     println!("done: four files verified in {}", dest.display());
     Ok(())

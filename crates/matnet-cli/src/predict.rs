@@ -8,9 +8,7 @@ use image::{GrayImage, Luma};
 use matnet::Tensor;
 use matnet::data::Normalize;
 
-use crate::evaluate::load_model;
-use crate::models::Model;
-use crate::train::parse_normalize;
+use matnet::models::{Classifier, load_classifier};
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
@@ -23,19 +21,15 @@ pub struct PredictArgs {
 
 /// A PNG prepared for `model`: its `rows×cols` pixels and the input row
 /// `[1, rows·cols]`, normalised as the model was trained.
-pub fn image_input(path: &Path, model: &Model) -> anyhow::Result<(Vec<u8>, Tensor)> {
+pub fn image_input(path: &Path, model: &Classifier) -> anyhow::Result<(Vec<u8>, Tensor)> {
     let (rows, cols) = (model.config.rows, model.config.cols);
     let pixels = prepare_digit(path, rows, cols)?;
-    let x = to_input(
-        &pixels,
-        parse_normalize(&model.config.normalize)?,
-        rows * cols,
-    );
+    let x = to_input(&pixels, model.config.normalization()?, rows * cols);
     Ok((pixels, x))
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let model = load_model(&args.checkpoint)?;
+    let model = load_classifier(&args.checkpoint)?;
     let (_, x) = image_input(&args.image, &model)?;
     let _g = matnet::no_grad();
     let probs = model.logits(&x).softmax(-1).to_vec();

@@ -7,16 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, anyhow, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
 use matnet::data::{Augment, Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
-use matnet::nn::loss::{accuracy, cross_entropy};
-use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd, clip_grad_norm};
+use matnet::models::{Arch, Classifier, ModelConfig, normalize_name};
+use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd};
+use matnet::train::{Player, RunningMetrics, evaluate};
 use matnet::{Module, Rng, Tensor};
 
 use crate::chart;
-use crate::evaluate::{evaluate, print_report};
-use crate::models::{Arch, Model, ModelConfig};
+use crate::evaluate::print_report;
 
 /// Tasks `--task` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -322,25 +322,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         dataset: kind.to_string(),
         normalize: normalize_name(r.normalize).to_string(),
     };
-    let mut model = Model::new(config, args.seed)?;
-    let params = model.net.parameters();
+    let mut model = Classifier::new(config, args.seed)?;
     let optimizer = args.optimizer.unwrap_or(r.optimizer);
-    let mut opt: Box<dyn Optimizer> = match optimizer {
-        OptKind::Sgd => Box::new(Sgd::new(params.clone(), lr).weight_decay(args.weight_decay)),
-        OptKind::Momentum => Box::new(
-            Sgd::new(params.clone(), lr)
-                .momentum(0.9)
-                .weight_decay(args.weight_decay),
-        ),
-        OptKind::Nesterov => Box::new(
-            Sgd::new(params.clone(), lr)
-                .momentum(0.9)
-                .nesterov(true)
-                .weight_decay(args.weight_decay),
-        ),
-        OptKind::Adam => Box::new(Adam::new(params.clone(), lr).weight_decay(args.weight_decay)),
-        OptKind::Adamw => Box::new(Adam::adamw(params.clone(), lr, args.weight_decay)),
-    };
+    let wd = args.weight_decay;
+    let mut player = Player::new(model.net.parameters(), |p| -> Box<dyn Optimizer> {
+        match optimizer {
+            OptKind::Sgd => Box::new(Sgd::new(p, lr).weight_decay(wd)),
+            OptKind::Momentum => Box::new(Sgd::new(p, lr).momentum(0.9).weight_decay(wd)),
+            OptKind::Nesterov => Box::new(
+                Sgd::new(p, lr)
+                    .momentum(0.9)
+                    .nesterov(true)
+                    .weight_decay(wd),
+            ),
+            OptKind::Adam => Box::new(Adam::new(p, lr).weight_decay(wd)),
+            OptKind::Adamw => Box::new(Adam::adamw(p, lr, wd)),
+        }
+    })
+    .clip(args.clip.or(r.clip));
     let schedule = match args.schedule.unwrap_or(r.schedule) {
         ScheduleKind::Constant => LrSchedule::Constant,
         ScheduleKind::Step => LrSchedule::Step {
@@ -389,39 +388,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut history: Vec<EpochMetrics> = Vec::new();
     let started = Instant::now();
     let overall = (full_batch && !args.quiet).then(|| bar(epochs as u64, "iterations"));
-    let (mut acc_loss, mut acc_hits, mut acc_n, mut acc_time) = (0.0f64, 0.0f64, 0usize, 0.0f64);
+    let (mut running, mut acc_time) = (RunningMetrics::default(), 0.0f64);
     for epoch in 0..epochs {
         let lr_now = schedule.lr_at(lr, epoch);
-        opt.set_lr(lr_now);
+        player.set_lr(lr_now);
         let t0 = Instant::now();
         let epoch_bar = (!full_batch && !args.quiet).then(|| bar(train.len() as u64, "images"));
         let mut step = |x: &Tensor, y: &Tensor| -> anyhow::Result<()> {
-            let logits = model.logits(x);
-            let loss = cross_entropy(&logits, y);
-            let l = loss.item();
-            if !l.is_finite() {
-                bail!(
-                    "training diverged: the loss became {l} in epoch {}; try a lower --lr",
-                    epoch + 1
-                );
-            }
-            let mut grads = loss.backward();
-            if let Some(max) = args.clip.or(r.clip) {
-                clip_grad_norm(&mut grads, &params, max);
-            }
-            opt.step(&grads);
-            let n = y.numel();
-            acc_loss += l as f64 * n as f64;
-            acc_hits += accuracy(&logits, y) as f64 * n as f64;
-            acc_n += n;
+            let m = player
+                .classification_step(&model.logits(x), y)
+                .map_err(|e| anyhow!("{e} in epoch {}; try a lower --lr", epoch + 1))?;
+            running.add(&m);
             if let Some(b) = &epoch_bar {
-                b.inc(n as u64);
+                b.inc(m.examples as u64);
                 let secs = t0.elapsed().as_secs_f64();
                 b.set_message(format!(
                     "loss {:.4} acc {:.2}% {:.0} img/s",
-                    acc_loss / acc_n as f64,
-                    100.0 * acc_hits / acc_n as f64,
-                    acc_n as f64 / secs
+                    running.loss(),
+                    100.0 * running.accuracy(),
+                    running.examples() as f64 / secs
                 ));
             }
             Ok(())
@@ -444,24 +429,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             b.inc(1);
             b.set_message(format!(
                 "loss {:.4} acc {:.2}%",
-                acc_loss / acc_n as f64,
-                100.0 * acc_hits / acc_n as f64
+                running.loss(),
+                100.0 * running.accuracy()
             ));
         }
         let log_every = if full_batch { r.log_every } else { 1 };
         if (epoch + 1) % log_every == 0 || epoch + 1 == epochs {
             model.net.set_training(false);
-            let v = evaluate(&model, &val, r.normalize);
+            let v = evaluate(&model.net, model.config.classes, &val, r.normalize);
             model.net.set_training(true);
             let m = EpochMetrics {
                 epoch: epoch + 1,
-                train_loss: (acc_loss / acc_n as f64) as f32,
-                train_acc: (acc_hits / acc_n as f64) as f32,
+                train_loss: running.loss() as f32,
+                train_acc: running.accuracy() as f32,
                 val_loss: v.loss,
                 val_acc: v.accuracy,
                 lr: lr_now,
                 seconds: acc_time,
-                images_per_sec: acc_n as f64 / acc_time,
+                images_per_sec: running.examples() as f64 / acc_time,
             };
             if let Some(b) = &epoch_bar {
                 b.finish_and_clear();
@@ -481,7 +466,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 None => println!("{line}"),
             }
             history.push(m);
-            (acc_loss, acc_hits, acc_n, acc_time) = (0.0, 0.0, 0, 0.0);
+            (running, acc_time) = (RunningMetrics::default(), 0.0);
         }
     }
     if let Some(b) = overall {
@@ -490,8 +475,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let train_secs = started.elapsed().as_secs_f64();
 
     model.net.set_training(false);
-    let train_eval = evaluate(&model, &train, r.normalize);
-    let test_eval = evaluate(&model, &test, r.normalize);
+    let classes = model.config.classes;
+    let train_eval = evaluate(&model.net, classes, &train, r.normalize);
+    let test_eval = evaluate(&model.net, classes, &test, r.normalize);
     println!(
         "done in {train_secs:.1}s. accuracy: train {:.2}%, validation {:.2}%, test {:.2}% ({} test images)",
         100.0 * train_eval.accuracy,
@@ -503,7 +489,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
     let ckpt = out.join("model.safetensors");
     let mut meta = BTreeMap::new();
-    meta.insert("matnet.config".to_string(), model.config.to_json());
     meta.insert("matnet.seed".to_string(), args.seed.to_string());
     if augment.is_some() {
         meta.insert(
@@ -516,7 +501,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         format!("{:.4}", test_eval.accuracy),
     );
     // Parameters and buffers (batch norm statistics): the whole state_dict.
-    matnet::io::checkpoint::save(&ckpt, &model.net.state_dict(), &meta)?;
+    model.save(&ckpt, meta)?;
     let csv = out.join("metrics.csv");
     write_metrics(&csv, &history)?;
     let png = out.join("chart.png");
@@ -533,21 +518,6 @@ fn bar(len: u64, unit: &str) -> ProgressBar {
         .expect("valid progress template");
     b.set_style(style);
     b
-}
-
-pub fn normalize_name(n: Normalize) -> &'static str {
-    match n {
-        Normalize::Unit => "unit",
-        Normalize::Standard => "standard",
-    }
-}
-
-pub fn parse_normalize(s: &str) -> anyhow::Result<Normalize> {
-    match s {
-        "unit" => Ok(Normalize::Unit),
-        "standard" => Ok(Normalize::Standard),
-        other => bail!("unknown normalisation {other:?} in checkpoint"),
-    }
 }
 
 fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> anyhow::Result<()> {

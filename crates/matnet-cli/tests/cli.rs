@@ -205,7 +205,7 @@ fn checkpoint_with(tag: &str, config: &str, tensors: Vec<(String, Tensor)>) -> P
         "matnet-cli-{tag}-{}.safetensors",
         std::process::id()
     ));
-    let meta = BTreeMap::from([("matnet.config".to_string(), config.to_string())]);
+    let meta = BTreeMap::from([(matnet::io::CONFIG_KEY.to_string(), config.to_string())]);
     matnet::io::checkpoint::save(&path, &tensors, &meta).unwrap();
     path
 }
@@ -667,5 +667,22 @@ fn train_reverse_task_learns_to_reverse() {
         .and_then(|n| n.parse().ok())
         .expect("a count");
     assert!(exact >= 190, "{line}");
-    assert!(dir.join("model.safetensors").exists());
+    // The checkpoint rebuilds through the library's loader and still reverses.
+    let matnet::models::Model::Reverser(model) =
+        matnet::models::load(&dir.join("model.safetensors")).expect("the checkpoint loads")
+    else {
+        panic!("not loaded as the reverse-task model");
+    };
+    assert_eq!(model.config.seq_len, 8);
+    let mut rng = matnet::Rng::new(99);
+    let seqs: Vec<Vec<usize>> = (0..50)
+        .map(|_| (0..8).map(|_| rng.below(10)).collect())
+        .collect();
+    let right = model
+        .decode(&seqs)
+        .iter()
+        .zip(&seqs)
+        .filter(|(d, s)| d.iter().eq(s.iter().rev()))
+        .count();
+    assert!(right >= 45, "the reloaded model reversed {right}/50");
 }

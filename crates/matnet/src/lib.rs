@@ -3,6 +3,8 @@
 //! Neural networks as what they are: matrix operations. A [`Tensor`] is an
 //! n-dimensional f32 array; every operation on it records how to send
 //! gradients back, and [`Tensor::backward`] returns them as a [`Gradients`] map.
+//! Layers are in [`nn`], ready-made models (and loading any matnet
+//! checkpoint) in [`models`], the training step in [`train`].
 //!
 //! Every tensor lives on a [`Device`]: the fast CPU backend by default, or
 //! the plain reference backend the tests check it against. Ops run on their
@@ -38,6 +40,7 @@ pub mod device;
 pub mod error;
 pub mod io;
 pub mod layout;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
@@ -45,6 +48,7 @@ pub mod params;
 pub mod rng;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{Gradients, is_grad_enabled, no_grad};
 pub use device::{Device, default_device, set_default_device};

@@ -6,6 +6,8 @@
 
 // The cases live in tests/data/*.rs; the shared fixture helpers are below.
 mod data {
+    mod checksum;
+    #[cfg(feature = "download")]
     mod download;
     mod idx;
     mod loader;
@@ -57,6 +59,16 @@ pub fn assert_mentions(text: &str, needles: &[&str]) {
     for n in needles {
         assert!(text.contains(n), "expected {n:?} in error:\n  {text}");
     }
+}
+
+/// No `.part` files left behind in `dir`.
+pub fn assert_no_temp_files(dir: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
 /// A temporary directory, removed when dropped.

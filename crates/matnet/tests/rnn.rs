@@ -5,107 +5,37 @@
 
 mod common;
 use common::{assert_close, gradcheck, json_tensor, randn};
-use matnet::nn::{Gru, Linear, Lstm, Module, RecurrentWeights, Rnn, RnnConfig, Sequential};
+use matnet::nn::{
+    Gru, Linear, Lstm, Module, Recurrent, RecurrentKind as Kind, RecurrentState, RecurrentWeights,
+    RnnConfig, Sequential,
+};
 use matnet::{Rng, Tensor};
 use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Rnn,
-    Lstm,
-    Gru,
-}
-
-impl Kind {
-    fn from_mode(mode: &str) -> Kind {
-        match mode {
-            "RNN" => Kind::Rnn,
-            "LSTM" => Kind::Lstm,
-            "GRU" => Kind::Gru,
-            other => panic!("rnn.json names an unknown mode {other}"),
-        }
-    }
-
-    fn gates(self) -> usize {
-        match self {
-            Kind::Rnn => 1,
-            Kind::Lstm => 4,
-            Kind::Gru => 3,
-        }
+/// PyTorch's `mode` string in rnn.json.
+fn kind_from_mode(mode: &str) -> Kind {
+    match mode {
+        "RNN" => Kind::Rnn,
+        "LSTM" => Kind::Lstm,
+        "GRU" => Kind::Gru,
+        other => panic!("rnn.json names an unknown mode {other}"),
     }
 }
 
-/// One of the three layers, so every test runs on all of them.
-enum Net {
-    Rnn(Rnn),
-    Lstm(Lstm),
-    Gru(Gru),
-}
-
-impl Net {
-    fn new(kind: Kind, d: usize, h: usize, cfg: RnnConfig, rng: &mut Rng) -> Net {
-        match kind {
-            Kind::Rnn => Net::Rnn(Rnn::new(d, h, cfg, rng)),
-            Kind::Lstm => Net::Lstm(Lstm::new(d, h, cfg, rng)),
-            Kind::Gru => Net::Gru(Gru::new(d, h, cfg, rng)),
-        }
-    }
-
-    fn from_layers(
-        kind: Kind,
-        layers: Vec<RecurrentWeights>,
-        batch_first: bool,
-        tbptt: Option<usize>,
-    ) -> Net {
-        match kind {
-            Kind::Rnn => Net::Rnn(Rnn {
-                layers,
-                batch_first,
-                tbptt,
-            }),
-            Kind::Lstm => Net::Lstm(Lstm {
-                layers,
-                batch_first,
-                tbptt,
-            }),
-            Kind::Gru => Net::Gru(Gru {
-                layers,
-                batch_first,
-                tbptt,
-            }),
-        }
-    }
-
-    fn module(&self) -> &dyn Module {
-        match self {
-            Net::Rnn(m) => m,
-            Net::Lstm(m) => m,
-            Net::Gru(m) => m,
-        }
-    }
-
-    /// Output sequence, `h_n` and (LSTM) `c_n`.
-    fn run(
-        &self,
-        x: &Tensor,
-        h0: Option<&Tensor>,
-        c0: Option<&Tensor>,
-    ) -> (Tensor, Tensor, Option<Tensor>) {
-        match self {
-            Net::Rnn(m) => {
-                let (o, h) = m.forward_with_state(x, h0);
-                (o, h, None)
-            }
-            Net::Gru(m) => {
-                let (o, h) = m.forward_with_state(x, h0);
-                (o, h, None)
-            }
-            Net::Lstm(m) => {
-                let (o, (h, c)) = m.forward_with_state(x, h0.zip(c0));
-                (o, h, Some(c))
-            }
-        }
-    }
+/// Output sequence, `h_n` and (LSTM) `c_n` of any of the three layers, so
+/// every test runs on all of them through the one [`Recurrent`] interface.
+fn run(
+    net: &dyn Recurrent,
+    x: &Tensor,
+    h0: Option<&Tensor>,
+    c0: Option<&Tensor>,
+) -> (Tensor, Tensor, Option<Tensor>) {
+    let state = h0.map(|h| RecurrentState {
+        h: h.clone(),
+        c: c0.cloned(),
+    });
+    let (out, s) = net.forward_seq(x, state.as_ref());
+    (out, s.h, s.c)
 }
 
 fn to_tensor(v: &Value) -> Tensor {
@@ -138,8 +68,7 @@ fn weights(kind: Kind, d: usize, h: usize, num_layers: usize, bias: bool) -> Vec
         ..Default::default()
     };
     // Larger than the U(±1/√H) init so that the gates leave their linear range.
-    Net::new(kind, d, h, cfg, &mut Rng::new(7))
-        .module()
+    kind.build(d, h, cfg, &mut Rng::new(7))
         .parameters()
         .iter()
         .map(|p| p.mul_scalar(2.0))
@@ -174,7 +103,7 @@ for_each_backend! {
         let mut worst = 0.0f64;
         for case in cases {
             let name = case["name"].as_str().unwrap();
-            let kind = Kind::from_mode(case["mode"].as_str().unwrap());
+            let kind = kind_from_mode(case["mode"].as_str().unwrap());
             let u = |k: &str| case[k].as_u64().unwrap() as usize;
             let cfg = RnnConfig {
                 num_layers: u("num_layers"),
@@ -184,14 +113,8 @@ for_each_backend! {
             };
             // Built by the constructor, then loaded from PyTorch's state_dict by
             // name: checks our names, order and shapes against PyTorch's.
-            let net = Net::new(
-                kind,
-                u("input_size"),
-                u("hidden_size"),
-                cfg,
-                &mut Rng::new(0),
-            );
-            let params = net.module().named_parameters();
+            let net = kind.build(u("input_size"), u("hidden_size"), cfg, &mut Rng::new(0));
+            let params = net.named_parameters();
             let want_params = case["params"].as_array().unwrap();
             assert_eq!(params.len(), want_params.len(), "{name}: parameter count");
             for ((pname, p), want) in params.iter().zip(want_params) {
@@ -201,7 +124,7 @@ for_each_backend! {
 
             let x = to_tensor(&case["x"]).requires_grad();
             let (h0, c0) = (opt_tensor(&case["h0"]), opt_tensor(&case["c0"]));
-            let (out, h_n, c_n) = net.run(&x, h0.as_ref(), c0.as_ref());
+            let (out, h_n, c_n) = run(&*net, &x, h0.as_ref(), c0.as_ref());
             worst = worst.max(check(&format!("{name} output"), &out, &case["output"]));
             worst = worst.max(check(&format!("{name} h_n"), &h_n, &case["h_n"]));
             let mut loss = out
@@ -266,9 +189,9 @@ for_each_backend! {
                     "{kind:?} layers {layers} batch_first {batch_first} bias {bias} state {with_state}"
                 );
                 gradcheck(&name, inputs, |v| {
-                    let net =
-                        Net::from_layers(kind, layers_from(&v[1 + states..], bias), batch_first, None);
-                    let (out, h_n, c_n) = net.run(
+                    let net = kind.from_layers(layers_from(&v[1 + states..], bias), batch_first, None);
+                    let (out, h_n, c_n) = run(
+                        &*net,
                         &v[0],
                         v.get(1).filter(|_| states > 0),
                         v.get(2).filter(|_| states > 1),
@@ -293,7 +216,7 @@ for_each_backend! {
             }
             inputs.extend(weights(kind, d, h, layers, true));
             let net = |v: &[Tensor], tbptt| {
-                Net::from_layers(kind, layers_from(&v[1 + states..], true), true, tbptt)
+                kind.from_layers(layers_from(&v[1 + states..], true), true, tbptt)
             };
             let state = |v: &[Tensor]| (v[1].clone(), (states > 1).then(|| v[2].clone()));
 
@@ -308,8 +231,12 @@ for_each_backend! {
                         if s == 0 {
                             return (h0.clone(), c0.clone());
                         }
-                        let (_, h_s, c_s) =
-                            net(&inputs, None).run(&inputs[0].narrow(1, 0, s), Some(&h0), c0.as_ref());
+                        let (_, h_s, c_s) = run(
+                            &*net(&inputs, None),
+                            &inputs[0].narrow(1, 0, s),
+                            Some(&h0),
+                            c0.as_ref(),
+                        );
                         (h_s, c_s)
                     })
                     .collect()
@@ -325,7 +252,7 @@ for_each_backend! {
                         boundary[j].clone()
                     };
                     let len = k.min(t - s);
-                    let (o, h_n, c_n) = m.run(&v[0].narrow(1, s, len), Some(&hs), cs.as_ref());
+                    let (o, h_n, c_n) = run(&*m, &v[0].narrow(1, s, len), Some(&hs), cs.as_ref());
                     outs.push(o);
                     last = Some((h_n, c_n));
                 }
@@ -334,7 +261,7 @@ for_each_backend! {
             };
             let with_tbptt = |v: &[Tensor], tbptt| {
                 let (h0, c0) = state(v);
-                let (o, h_n, c_n) = net(v, tbptt).run(&v[0], Some(&h0), c0.as_ref());
+                let (o, h_n, c_n) = run(&*net(v, tbptt), &v[0], Some(&h0), c0.as_ref());
                 flat_outputs(o, h_n, c_n)
             };
             gradcheck(
@@ -404,8 +331,8 @@ for_each_backend! {
                 num_layers: 2,
                 ..Default::default()
             };
-            let net = Net::new(kind, d, h, cfg, &mut Rng::new(3));
-            let p = net.module().named_parameters();
+            let net = kind.build(d, h, cfg, &mut Rng::new(3));
+            let p = net.named_parameters();
             let got: Vec<(&str, Vec<usize>)> = p
                 .iter()
                 .map(|(n, t)| (n.as_str(), t.dims().to_vec()))
@@ -422,10 +349,7 @@ for_each_backend! {
             ];
             assert_eq!(got, want, "{kind:?}");
             // PyTorch's formula: G·(D + H + 2) + G·(H + H + 2).
-            assert_eq!(
-                net.module().num_parameters(),
-                g * (d + h + 2) + g * (2 * h + 2)
-            );
+            assert_eq!(net.num_parameters(), g * (d + h + 2) + g * (2 * h + 2));
             // Every tensor, biases included, from U(±1/√H).
             let bound = 1.0 / (h as f32).sqrt();
             let all: Vec<f32> = p.iter().flat_map(|(_, t)| t.to_vec()).collect();
@@ -439,15 +363,8 @@ for_each_backend! {
             );
             assert!(p.iter().all(|(_, t)| t.is_variable()));
 
-            let no_bias = Net::new(
-                kind,
-                d,
-                h,
-                RnnConfig { bias: false, ..cfg },
-                &mut Rng::new(3),
-            );
+            let no_bias = kind.build(d, h, RnnConfig { bias: false, ..cfg }, &mut Rng::new(3));
             let names: Vec<String> = no_bias
-                .module()
                 .named_parameters()
                 .into_iter()
                 .map(|(n, _)| n)

@@ -9,10 +9,12 @@
 mod backward;
 mod grads;
 mod op;
+mod op_kind;
 pub mod profile;
 
 pub use grads::Gradients;
 pub use op::{BinaryOp, Op, UnaryOp};
+pub use op_kind::OpKind;
 
 use std::cell::Cell;
 

@@ -138,51 +138,8 @@ impl Op {
         }
     }
 
-    /// A short name for messages and `explain`.
+    /// A short name for messages and tables: [`OpKind::name`](super::OpKind::name) of [`Op::kind`].
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Binary(_, _, BinaryOp::Add) => "add",
-            Op::Binary(_, _, BinaryOp::Sub) => "sub",
-            Op::Binary(_, _, BinaryOp::Mul) => "mul",
-            Op::Binary(_, _, BinaryOp::Div) => "div",
-            Op::Unary(_, u) => match u {
-                UnaryOp::Neg => "neg",
-                UnaryOp::Exp => "exp",
-                UnaryOp::Log => "log",
-                UnaryOp::Sqrt => "sqrt",
-                UnaryOp::Sqr => "sqr",
-                UnaryOp::Abs => "abs",
-                UnaryOp::Relu => "relu",
-                UnaryOp::Sigmoid => "sigmoid",
-                UnaryOp::Tanh => "tanh",
-                UnaryOp::Gelu => "gelu",
-            },
-            Op::Affine(..) => "affine",
-            Op::Powf(..) => "powf",
-            Op::Clamp(..) => "clamp",
-            Op::LeakyRelu(..) => "leaky_relu",
-            Op::Where(..) => "where",
-            Op::Matmul(..) => "matmul",
-            Op::Sum(..) => "sum",
-            Op::Max(..) => "max",
-            Op::Softmax(..) => "softmax",
-            Op::LogSoftmax(..) => "log_softmax",
-            Op::Reshape(..) => "reshape",
-            Op::Permute(..) => "permute",
-            Op::Narrow(..) => "narrow",
-            Op::Cat(..) => "cat",
-            Op::BroadcastTo(..) => "broadcast_to",
-            Op::Copy(..) => "copy",
-            Op::Gather(..) => "gather",
-            Op::IndexSelect(..) => "index_select",
-            Op::Im2col(..) => "im2col",
-            Op::Col2im(..) => "col2im",
-            Op::Conv2d(..) => "conv2d",
-            Op::ConvTranspose2d(..) => "conv_transpose2d",
-            Op::MaxPool2d(..) => "max_pool2d",
-            Op::MaxUnpool2d(..) => "max_unpool2d",
-            Op::LstmCell(..) => "lstm_cell",
-            Op::LstmLayer(..) => "lstm_layer",
-        }
+        self.kind().name()
     }
 }

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
-use super::Op;
+use super::{Op, OpKind};
 use crate::shape::Shape;
 use crate::tensor::{Tensor, TensorId};
 
@@ -23,8 +23,8 @@ pub enum Phase {
 pub struct OpEvent {
     /// Forward op, or the node whose gradient rule ran.
     pub phase: Phase,
-    /// The op's name (`matmul`, `relu`, ...).
-    pub op: &'static str,
+    /// Which op ([`OpKind::name`] gives `matmul`, `relu`, ...).
+    pub op: OpKind,
     /// Identity and shape of each input.
     pub inputs: Vec<(TensorId, Shape)>,
     /// Identity and shape of the output (for backward: of the node).
@@ -82,7 +82,7 @@ pub(crate) fn record_forward(op: &Op, out: TensorId, shape: &Shape) {
             let now = Instant::now();
             r.events.push(OpEvent {
                 phase: Phase::Forward,
-                op: op.name(),
+                op: op.kind(),
                 inputs,
                 output: (out, shape.clone()),
                 grads: Vec::new(),
@@ -111,7 +111,7 @@ pub(crate) fn time_backward(
             r.in_backward = false;
             r.events.push(OpEvent {
                 phase: Phase::Backward,
-                op: op.name(),
+                op: op.kind(),
                 inputs: op
                     .inputs()
                     .iter()

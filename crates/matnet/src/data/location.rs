@@ -24,8 +24,9 @@ pub fn resolve_data_dir(explicit: Option<&Path>, kind: DatasetKind) -> PathBuf {
 
 /// [`resolve_data_dir`], then checks that the four files are there (each
 /// `.gz` or raw). The error says which files are missing where, why matnet
-/// looked there, and exactly what to do: `matnet download mnist`, or
-/// `--data DIR` / the environment variable.
+/// looked there, and exactly what to do: `matnet download mnist` (or, when
+/// the library's `download` feature is off, that it is off), or `--data DIR`
+/// / the environment variable.
 pub fn find_or_explain(explicit: Option<&Path>, kind: DatasetKind) -> Result<PathBuf> {
     let (dir, source) = resolve_with_source(explicit, kind);
     let missing: Vec<String> = dataset_file_names()
@@ -63,8 +64,15 @@ pub(crate) fn advice(kind: DatasetKind) -> String {
         kind.env_var()
     );
     match kind {
-        DatasetKind::Mnist => format!(
+        DatasetKind::Mnist if cfg!(feature = "download") => format!(
             "Run `matnet download mnist` to fetch them into {}, or {point}.",
+            default_cache_dir(kind).display()
+        ),
+        DatasetKind::Mnist => format!(
+            "This build of the matnet library has its `download` feature off, so it cannot \
+             fetch them: build with the feature (on by default) and call \
+             `matnet::data::download_mnist`, or run `matnet download mnist`, to fetch them \
+             into {}, or {point}.",
             default_cache_dir(kind).display()
         ),
         DatasetKind::FashionMnist => format!(

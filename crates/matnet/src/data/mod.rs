@@ -1,5 +1,6 @@
-//! Datasets: the IDX file format, MNIST and Fashion-MNIST, downloading,
-//! mini-batches as tensors, and augmentation (random shifts and rotations).
+//! Datasets: the IDX file format, MNIST and Fashion-MNIST, checksums,
+//! downloading (the default-on `download` feature), mini-batches as tensors,
+//! and augmentation (random shifts and rotations).
 //!
 //! ```no_run
 //! use matnet::data::{batches, find_or_explain, Dataset, DatasetKind, Normalize, Split};
@@ -20,6 +21,8 @@
 //! ```
 
 pub mod augment;
+pub mod checksum;
+#[cfg(feature = "download")]
 pub mod download;
 pub mod idx;
 pub mod loader;
@@ -27,9 +30,9 @@ pub mod location;
 pub mod mnist;
 
 pub use augment::{Augment, ShiftRotate};
-pub use download::{
-    MNIST_FILES, MNIST_MIRRORS, download_mnist, download_mnist_from, md5_file, verify_mnist,
-};
+pub use checksum::{MNIST_FILES, md5_file, verify_mnist};
+#[cfg(feature = "download")]
+pub use download::{MNIST_MIRRORS, download_mnist, download_mnist_from, locate_or_download};
 pub use idx::{IdxArray, read_idx};
 pub use loader::{Batch, Normalize, batches, to_batch, to_tensors};
 pub use location::{default_cache_dir, find_or_explain, resolve_data_dir};

@@ -34,7 +34,9 @@ pub use embedding::{Embedding, LearnedPositionalEncoding, SinusoidalPositionalEn
 pub use init::Init;
 pub use linear::Linear;
 pub use norm::LayerNorm;
-pub use rnn::{Gru, Lstm, RecurrentWeights, Rnn, RnnConfig};
+pub use rnn::{
+    Gru, Lstm, Recurrent, RecurrentKind, RecurrentState, RecurrentWeights, Rnn, RnnConfig,
+};
 pub use sequential::Sequential;
 pub use transformer::{
     Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderLayer,

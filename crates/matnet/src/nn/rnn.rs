@@ -33,7 +33,8 @@ mod unroll;
 use super::{Init, Module};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-use unroll::{Cell, run};
+pub use unroll::RecurrentKind;
+use unroll::run;
 
 /// Options shared by [`Rnn`], [`Lstm`] and [`Gru`] (PyTorch's constructor
 /// arguments, plus truncated backpropagation through time).
@@ -108,7 +109,7 @@ impl RecurrentWeights {
 
 /// Builds the layers of a stack with PyTorch's default initialisation.
 fn new_layers(
-    cell: Cell,
+    cell: RecurrentKind,
     d_in: usize,
     hidden: usize,
     cfg: RnnConfig,
@@ -145,7 +146,7 @@ fn layer_parameters(layers: &[RecurrentWeights]) -> Vec<(String, Tensor)> {
 }
 
 fn describe(
-    cell: Cell,
+    cell: RecurrentKind,
     layers: &[RecurrentWeights],
     batch_first: bool,
     tbptt: Option<usize>,
@@ -208,7 +209,7 @@ impl Rnn {
     /// A stack with PyTorch's default initialisation `U(±1/√H)`.
     pub fn new(input_size: usize, hidden_size: usize, cfg: RnnConfig, rng: &mut Rng) -> Rnn {
         Rnn {
-            layers: new_layers(Cell::Rnn, input_size, hidden_size, cfg, rng),
+            layers: new_layers(RecurrentKind::Rnn, input_size, hidden_size, cfg, rng),
             batch_first: cfg.batch_first,
             tbptt: cfg.tbptt,
         }
@@ -217,16 +218,8 @@ impl Rnn {
     /// Runs the sequence from `h0` (`[L, N, H]`, zeros if `None`); returns the
     /// last layer's hidden states and `h_n` `[L, N, H]` (see the type's `# Shapes`).
     pub fn forward_with_state(&self, x: &Tensor, h0: Option<&Tensor>) -> (Tensor, Tensor) {
-        let (out, h_n, _) = run(
-            Cell::Rnn,
-            &self.layers,
-            self.batch_first,
-            self.tbptt,
-            x,
-            h0,
-            None,
-        );
-        (out, h_n)
+        let (out, state) = self.forward_seq(x, h0.map(RecurrentState::hidden).as_ref());
+        (out, state.h)
     }
 }
 
@@ -265,7 +258,7 @@ impl Lstm {
     /// A stack with PyTorch's default initialisation `U(±1/√H)`.
     pub fn new(input_size: usize, hidden_size: usize, cfg: RnnConfig, rng: &mut Rng) -> Lstm {
         Lstm {
-            layers: new_layers(Cell::Lstm, input_size, hidden_size, cfg, rng),
+            layers: new_layers(RecurrentKind::Lstm, input_size, hidden_size, cfg, rng),
             batch_first: cfg.batch_first,
             tbptt: cfg.tbptt,
         }
@@ -278,17 +271,12 @@ impl Lstm {
         x: &Tensor,
         state: Option<(&Tensor, &Tensor)>,
     ) -> (Tensor, (Tensor, Tensor)) {
-        let (h0, c0) = state.unzip();
-        let (out, h_n, c_n) = run(
-            Cell::Lstm,
-            &self.layers,
-            self.batch_first,
-            self.tbptt,
-            x,
-            h0,
-            c0,
-        );
-        (out, (h_n, c_n.expect("an LSTM returns c_n")))
+        let state = state.map(|(h, c)| RecurrentState {
+            h: h.clone(),
+            c: Some(c.clone()),
+        });
+        let (out, s) = self.forward_seq(x, state.as_ref());
+        (out, (s.h, s.c.expect("an LSTM returns c_n")))
     }
 }
 
@@ -324,7 +312,7 @@ impl Gru {
     /// A stack with PyTorch's default initialisation `U(±1/√H)`.
     pub fn new(input_size: usize, hidden_size: usize, cfg: RnnConfig, rng: &mut Rng) -> Gru {
         Gru {
-            layers: new_layers(Cell::Gru, input_size, hidden_size, cfg, rng),
+            layers: new_layers(RecurrentKind::Gru, input_size, hidden_size, cfg, rng),
             batch_first: cfg.batch_first,
             tbptt: cfg.tbptt,
         }
@@ -333,36 +321,156 @@ impl Gru {
     /// Runs the sequence from `h0` (`[L, N, H]`, zeros if `None`); returns the
     /// last layer's hidden states and `h_n` `[L, N, H]`.
     pub fn forward_with_state(&self, x: &Tensor, h0: Option<&Tensor>) -> (Tensor, Tensor) {
-        let (out, h_n, _) = run(
-            Cell::Gru,
-            &self.layers,
-            self.batch_first,
-            self.tbptt,
-            x,
-            h0,
-            None,
-        );
-        (out, h_n)
+        let (out, state) = self.forward_seq(x, h0.map(RecurrentState::hidden).as_ref());
+        (out, state.h)
     }
 }
 
-/// Accessors and the [`Module`] impl, identical for the three stacks.
+/// The state a recurrent stack carries: `h` `[L, N, H]`, one row block per
+/// layer, and for an LSTM the cell state `c` `[L, N, H]` as well.
+#[derive(Clone, Debug)]
+pub struct RecurrentState {
+    /// Hidden states `h` `[L, N, H]`.
+    pub h: Tensor,
+    /// Cell states `c` `[L, N, H]` (LSTM only; `None` elsewhere).
+    pub c: Option<Tensor>,
+}
+
+impl RecurrentState {
+    /// A state of hidden vectors only (RNN, GRU; an LSTM starts its cell
+    /// state from zeros).
+    pub fn hidden(h: &Tensor) -> RecurrentState {
+        RecurrentState {
+            h: h.clone(),
+            c: None,
+        }
+    }
+}
+
+/// One interface for [`Rnn`], [`Lstm`] and [`Gru`] (candle-nn's `RNN`
+/// trait): code that reads sequences holds a `Box<dyn Recurrent>` and never
+/// asks which cell it has. A new cell is one more [`RecurrentKind`] and one
+/// impl.
+///
+/// # Shapes
+/// Input `[N, T, D]` if [`batch_first`](Recurrent::batch_first), else
+/// `[T, N, D]`; state `[L, N, H]` per tensor; output the last layer's hidden
+/// states `[N, T, H]` (or `[T, N, H]`).
+///
+/// ```
+/// use matnet::nn::{Recurrent, RecurrentKind, RnnConfig};
+/// use matnet::{Rng, Tensor};
+/// let cfg = RnnConfig { num_layers: 2, batch_first: true, ..Default::default() };
+/// for kind in [RecurrentKind::Rnn, RecurrentKind::Lstm, RecurrentKind::Gru] {
+///     let net: Box<dyn Recurrent> = kind.build(3, 4, cfg, &mut Rng::new(0));
+///     let (out, state) = net.forward_seq(&Tensor::zeros([2, 5, 3]), None);
+///     assert_eq!((out.dims(), state.h.dims()), (&[2, 5, 4][..], &[2, 2, 4][..]));
+///     assert_eq!(state.c.is_some(), kind == RecurrentKind::Lstm);
+/// }
+/// ```
+pub trait Recurrent: Module {
+    /// Which cell the stack runs.
+    fn kind(&self) -> RecurrentKind;
+
+    /// The weights, one entry per stacked layer.
+    fn layers(&self) -> &[RecurrentWeights];
+
+    /// Sequences are `[N, T, ·]` when true, `[T, N, ·]` when false.
+    fn batch_first(&self) -> bool;
+
+    /// The truncated-BPTT window (see [`Rnn::tbptt`]), if any.
+    fn tbptt(&self) -> Option<usize>;
+
+    /// Runs the sequence `x` from `state` (zeros if `None`; an LSTM state
+    /// without `c` starts its cell state from zeros); returns the last
+    /// layer's hidden states for every step and the final state.
+    fn forward_seq(&self, x: &Tensor, state: Option<&RecurrentState>) -> (Tensor, RecurrentState) {
+        let (out, h, c) = run(
+            self.kind(),
+            self.layers(),
+            self.batch_first(),
+            self.tbptt(),
+            x,
+            state.map(|s| &s.h),
+            state.and_then(|s| s.c.as_ref()),
+        );
+        (out, RecurrentState { h, c })
+    }
+
+    /// Input features `D`.
+    fn input_size(&self) -> usize {
+        self.layers()[0].weight_ih.dims()[1]
+    }
+
+    /// Hidden features `H`.
+    fn hidden_size(&self) -> usize {
+        self.layers()[0].weight_hh.dims()[1]
+    }
+
+    /// Stacked layers `L`.
+    fn num_layers(&self) -> usize {
+        self.layers().len()
+    }
+}
+
+impl RecurrentKind {
+    /// A freshly initialised stack of this kind (PyTorch's `U(±1/√H)`).
+    pub fn build(
+        self,
+        input_size: usize,
+        hidden_size: usize,
+        cfg: RnnConfig,
+        rng: &mut Rng,
+    ) -> Box<dyn Recurrent> {
+        let layers = new_layers(self, input_size, hidden_size, cfg, rng);
+        self.from_layers(layers, cfg.batch_first, cfg.tbptt)
+    }
+
+    /// A stack of this kind around existing weights.
+    pub fn from_layers(
+        self,
+        layers: Vec<RecurrentWeights>,
+        batch_first: bool,
+        tbptt: Option<usize>,
+    ) -> Box<dyn Recurrent> {
+        match self {
+            RecurrentKind::Rnn => Box::new(Rnn {
+                layers,
+                batch_first,
+                tbptt,
+            }),
+            RecurrentKind::Lstm => Box::new(Lstm {
+                layers,
+                batch_first,
+                tbptt,
+            }),
+            RecurrentKind::Gru => Box::new(Gru {
+                layers,
+                batch_first,
+                tbptt,
+            }),
+        }
+    }
+}
+
+/// The [`Recurrent`] and [`Module`] impls, identical for the three stacks.
 macro_rules! recurrent_common {
     ($ty:ident, $cell:expr) => {
-        impl $ty {
-            /// Input features `D`.
-            pub fn input_size(&self) -> usize {
-                self.layers[0].weight_ih.dims()[1]
+        impl Recurrent for $ty {
+            fn kind(&self) -> RecurrentKind {
+                $cell
             }
 
-            /// Hidden features `H`.
-            pub fn hidden_size(&self) -> usize {
-                self.layers[0].weight_hh.dims()[1]
+            fn layers(&self) -> &[RecurrentWeights] {
+                &self.layers
             }
 
-            /// Stacked layers `L`.
-            pub fn num_layers(&self) -> usize {
-                self.layers.len()
+            fn batch_first(&self) -> bool {
+                self.batch_first
+            }
+
+            fn tbptt(&self) -> Option<usize> {
+                self.tbptt
             }
         }
 
@@ -370,16 +478,7 @@ macro_rules! recurrent_common {
             /// The last layer's hidden states for every step, from a zero
             /// initial state (`[N, T, D] -> [N, T, H]` if `batch_first`).
             fn forward(&self, x: &Tensor) -> Tensor {
-                run(
-                    $cell,
-                    &self.layers,
-                    self.batch_first,
-                    self.tbptt,
-                    x,
-                    None,
-                    None,
-                )
-                .0
+                self.forward_seq(x, None).0
             }
 
             fn named_parameters(&self) -> Vec<(String, Tensor)> {
@@ -393,6 +492,6 @@ macro_rules! recurrent_common {
     };
 }
 
-recurrent_common!(Rnn, Cell::Rnn);
-recurrent_common!(Lstm, Cell::Lstm);
-recurrent_common!(Gru, Cell::Gru);
+recurrent_common!(Rnn, RecurrentKind::Rnn);
+recurrent_common!(Lstm, RecurrentKind::Lstm);
+recurrent_common!(Gru, RecurrentKind::Gru);

@@ -1,17 +1,13 @@
-//! Checksums, atomic verified saves, and downloads from a local HTTP server
-//! (this machine has no route to the public mirrors).
+//! Downloads from a local HTTP server (this machine has no route to the
+//! public mirrors); only with the `download` feature.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::Path;
 
-use matnet::data::download::save_verified;
-use matnet::data::{MNIST_FILES, download_mnist_from, md5_file, verify_mnist};
+use matnet::data::{MNIST_FILES, download_mnist_from, verify_mnist};
 
-use crate::{assert_mentions, err_text, real_mnist_dir, tmp, write, write_synthetic_dataset};
-
-const HELLO_MD5: &str = "5d41402abc4b2a76b9719d911017c592";
+use crate::{assert_mentions, assert_no_temp_files, err_text, real_mnist_dir, tmp};
 
 /// Serves `files` (name → bytes) over plain HTTP/1.1 on 127.0.0.1, one
 /// connection at a time, 404 for anything else; returns the base URL.
@@ -50,81 +46,6 @@ fn serve(files: HashMap<String, Vec<u8>>) -> String {
         }
     });
     format!("http://{addr}/")
-}
-
-/// No `.part` files left behind in `dir`.
-fn assert_no_temp_files(dir: &Path) {
-    let leftovers: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".part"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-}
-
-#[test]
-fn md5_of_a_file() {
-    let dir = tmp();
-    let path = write(dir.path(), "hello", b"hello");
-    assert_eq!(md5_file(&path).unwrap(), HELLO_MD5);
-    let e = err_text(md5_file(&dir.path().join("absent")), "absent");
-    assert_mentions(&e, &["absent", "No such file"]);
-}
-
-#[test]
-fn save_verified_renames_only_a_matching_file() {
-    let dir = tmp();
-    let dest = dir.path().join("hello.gz");
-    let mut seen = 0;
-    save_verified(&mut &b"hello"[..], &dest, HELLO_MD5, |n| seen = n).unwrap();
-    assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
-    assert_eq!(seen, 5);
-    assert_no_temp_files(dir.path());
-
-    // A mismatch leaves neither a new file nor a temporary one, and keeps the old file.
-    let e = err_text(
-        save_verified(&mut &b"hellp"[..], &dest, HELLO_MD5, |_| {}),
-        "mismatch",
-    );
-    assert_mentions(
-        &e,
-        &[
-            "MD5 mismatch: expected 5d41402abc4b2a76b9719d911017c592, got",
-            "(5 bytes)",
-        ],
-    );
-    assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
-    let fresh = dir.path().join("fresh.gz");
-    assert!(save_verified(&mut &b"x"[..], &fresh, HELLO_MD5, |_| {}).is_err());
-    assert!(!fresh.exists());
-    assert_no_temp_files(dir.path());
-}
-
-#[test]
-fn verify_rejects_other_files_and_lists_missing_ones() {
-    let dir = tmp();
-    let e = err_text(verify_mnist(dir.path()), "empty dir");
-    assert_eq!(
-        e,
-        format!(
-            "{}: MNIST files missing: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], \
-             t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]",
-            dir.path().display()
-        )
-    );
-    write_synthetic_dataset(dir.path(), 3, 2);
-    let e = err_text(verify_mnist(dir.path()), "synthetic files");
-    assert_mentions(
-        &e,
-        &[
-            &dir.path()
-                .join("train-images-idx3-ubyte.gz")
-                .display()
-                .to_string(),
-            "MD5 mismatch: expected f68b3c2dcbeaaa9fbdd348bbdeb94873, got",
-            "delete it and run `matnet download mnist`",
-        ],
-    );
 }
 
 #[test]

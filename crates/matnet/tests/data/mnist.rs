@@ -9,6 +9,14 @@ use crate::{
     assert_mentions, err_text, gz, idx_bytes, synthetic, tmp, write, write_synthetic_dataset,
 };
 
+/// How a missing-MNIST error says to fetch the files: by the CLI's download
+/// command, or, with the library's `download` feature off, that it is off.
+#[cfg(feature = "download")]
+const FETCH_ADVICE: &str = "Run `matnet download mnist` to fetch them into";
+#[cfg(not(feature = "download"))]
+const FETCH_ADVICE: &str = "This build of the matnet library has its `download` feature off, \
+                            so it cannot fetch them";
+
 #[test]
 fn loads_gz_and_raw_splits() {
     let dir = tmp();
@@ -188,7 +196,7 @@ fn missing_files_say_what_to_do() {
                 .join("t10k-images-idx3-ubyte.gz")
                 .display()
                 .to_string(),
-            "matnet download mnist",
+            FETCH_ADVICE,
             "--data DIR or MATNET_DATA=DIR",
         ],
     );
@@ -237,7 +245,7 @@ fn find_or_explain_finds_or_explains() {
                 "mnist not found in {} (chosen by --data): no dataset files",
                 dir.path().display()
             ),
-            "Run `matnet download mnist`",
+            FETCH_ADVICE,
             "--data DIR or MATNET_DATA=DIR",
         ],
     );

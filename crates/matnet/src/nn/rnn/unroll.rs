@@ -4,29 +4,34 @@
 use super::RecurrentWeights;
 use crate::tensor::Tensor;
 
-/// Which recurrence a stack runs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Cell {
+/// Which recurrence a stack runs: the one place a cell's arithmetic is
+/// chosen (the per-step match below) and its gate count and name are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecurrentKind {
+    /// Elman RNN, `tanh`, one gate block.
     Rnn,
+    /// LSTM, gate blocks `i f g o`, with a cell state.
     Lstm,
+    /// GRU, gate blocks `r z n`.
     Gru,
 }
 
-impl Cell {
-    /// Gate blocks stacked in the weight rows.
-    pub(super) fn gates(self) -> usize {
+impl RecurrentKind {
+    /// Gate blocks `G / H` stacked in the weight rows (1, 4 or 3).
+    pub fn gates(self) -> usize {
         match self {
-            Cell::Rnn => 1,
-            Cell::Lstm => 4,
-            Cell::Gru => 3,
+            RecurrentKind::Rnn => 1,
+            RecurrentKind::Lstm => 4,
+            RecurrentKind::Gru => 3,
         }
     }
 
-    pub(super) fn name(self) -> &'static str {
+    /// PyTorch's name for the layer: `RNN`, `LSTM` or `GRU`.
+    pub fn name(self) -> &'static str {
         match self {
-            Cell::Rnn => "RNN",
-            Cell::Lstm => "LSTM",
-            Cell::Gru => "GRU",
+            RecurrentKind::Rnn => "RNN",
+            RecurrentKind::Lstm => "LSTM",
+            RecurrentKind::Gru => "GRU",
         }
     }
 }
@@ -57,7 +62,7 @@ fn time_steps(x: &Tensor) -> Vec<Tensor> {
 /// Runs a stack of recurrent layers. Returns the output sequence (in the
 /// caller's layout), `h_n` `[L, N, H]` and, for an LSTM, `c_n`.
 pub(super) fn run(
-    cell: Cell,
+    cell: RecurrentKind,
     layers: &[RecurrentWeights],
     batch_first: bool,
     tbptt: Option<usize>,
@@ -122,7 +127,7 @@ pub(super) fn run(
     } else {
         input
     };
-    let c_n = (cell == Cell::Lstm).then(|| Tensor::stack(&c_n, 0));
+    let c_n = (cell == RecurrentKind::Lstm).then(|| Tensor::stack(&c_n, 0));
     (out, Tensor::stack(&h_n, 0), c_n)
 }
 
@@ -130,7 +135,7 @@ pub(super) fn run(
 /// `[T, N, H]` and the final `h` and `c`. A missing initial state is
 /// zero; its terms are skipped rather than multiplied by zeros.
 fn run_layer(
-    cell: Cell,
+    cell: RecurrentKind,
     k: usize,
     w: &RecurrentWeights,
     input: &Tensor,
@@ -170,7 +175,7 @@ fn run_layer(
     let mut xp = input.reshape([t_len * n, d]).matmul(&w.weight_ih.t());
     let mut b_hn = None;
     let b_hh = w.bias_hh.as_ref().map(|b| {
-        if cell == Cell::Gru {
+        if cell == RecurrentKind::Gru {
             b_hn = Some(b.narrow(0, 2 * hidden, hidden));
             Tensor::cat(&[b.narrow(0, 0, 2 * hidden), Tensor::zeros([hidden])], 0)
         } else {
@@ -184,7 +189,7 @@ fn run_layer(
     if let Some(b) = bias {
         xp = xp.add(&b);
     }
-    if cell == Cell::Lstm && tbptt.is_none() {
+    if cell == RecurrentKind::Lstm && tbptt.is_none() {
         // The fused layer op: one kernel runs the recurrence, and its
         // backward sweeps time once (see `Tensor::lstm_layer`).
         let zeros = || Tensor::zeros([n, hidden]);
@@ -221,7 +226,7 @@ fn run_layer(
 /// `hp = h·W_hhᵀ` `[N, G]` and the previous state; `None` stands for a zero
 /// state, whose terms are skipped. `b_hn` is the GRU's unfolded `n` block of `b_hh`.
 fn step(
-    cell: Cell,
+    cell: RecurrentKind,
     hidden: usize,
     xt: &Tensor,
     hp: Option<Tensor>,
@@ -236,8 +241,8 @@ fn step(
         None => x,
     };
     match cell {
-        Cell::Rnn => (plus_hp(xt.clone(), hp).tanh(), None),
-        Cell::Lstm => {
+        RecurrentKind::Rnn => (plus_hp(xt.clone(), hp).tanh(), None),
+        RecurrentKind::Lstm => {
             // One fused op for the gates and the state update (see
             // `Tensor::lstm_cell`); a zero state is a zero matrix here.
             let gates = plus_hp(xt.clone(), hp);
@@ -246,7 +251,7 @@ fn step(
             let hc = gates.lstm_cell(&c_prev);
             (hc.narrow(1, 0, hidden), Some(hc.narrow(1, hidden, hidden)))
         }
-        Cell::Gru => {
+        RecurrentKind::Gru => {
             let rz = plus_hp(gate(xt, 0, 2), hp.as_ref().map(|hp| gate(hp, 0, 2))).sigmoid();
             let (r, z) = (gate(&rz, 0, 1), gate(&rz, 1, 1));
             let n_h = match (hp.as_ref().map(|hp| gate(hp, 2, 1)), b_hn) {

@@ -1,0 +1,92 @@
+//! Multi-layer perceptrons: the seed report's column-convention network and
+//! the usual row-convention MLP.
+
+use crate::nn::{Dropout, Init, Linear, Module, Relu, Sequential, prefixed};
+use crate::{Error, Result, Rng, Tensor};
+
+use super::ModelConfig;
+
+/// The seed report's network, samples as columns:
+/// `Z₁ = W₁·X + b₁`, `A₁ = ReLU(Z₁)`, `Z₂ = W₂·A₁ + b₂`, softmax over each column.
+/// `X` is `[784, N]`: the transpose of the `[N, 784]` batch, taken as a view.
+/// Weights keep PyTorch's `[D_out, D_in]` layout, which is exactly the
+/// column-convention `W` of the report.
+///
+/// # Shapes
+/// `[N, rows·cols] -> [N, classes]` (logits; softmax is applied in the loss).
+pub struct SeedMlp {
+    l1: Linear,
+    l2: Linear,
+}
+
+impl SeedMlp {
+    /// `Dense(rows·cols → hidden[0])`, `Dense(hidden[0] → classes)`, every
+    /// weight and bias from `U(±0.5)` as in the report.
+    pub fn new(cfg: &ModelConfig, rng: &mut Rng) -> Result<SeedMlp> {
+        let &[h] = cfg.hidden.as_slice() else {
+            return Err(Error::Invalid(format!(
+                "seed-mlp has exactly one hidden layer, got {:?}",
+                cfg.hidden
+            )));
+        };
+        let u = Init::Uniform(-0.5, 0.5);
+        Ok(SeedMlp {
+            l1: Linear::with_init(cfg.rows * cfg.cols, h, u, u, rng),
+            l2: Linear::with_init(h, cfg.classes, u, u, rng),
+        })
+    }
+}
+
+impl Module for SeedMlp {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let cols = x.t(); // [784, N], no copy
+        let bias = |l: &Linear| l.bias.as_ref().expect("seed-mlp has biases").unsqueeze(1);
+        let a1 = self.l1.weight.matmul(&cols).add(&bias(&self.l1)).relu(); // [10, N]
+        let z2 = self.l2.weight.matmul(&a1).add(&bias(&self.l2)); // [10, N]
+        z2.t() // logits as rows [N, 10]
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut p = prefixed(0, self.l1.named_parameters());
+        p.extend(prefixed(2, self.l2.named_parameters()));
+        p
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "SeedMlp[columns: W1 {:?}, ReLU, W2 {:?}, Softmax]",
+            self.l1.weight.dims(),
+            self.l2.weight.dims()
+        )
+    }
+}
+
+/// `Linear, ReLU[, Dropout]` per hidden width, then `Linear(→ classes)`;
+/// Kaiming-uniform weights and zero biases in the hidden layers. Dropout
+/// layer `i` draws from its own stream seeded `seed + 1000 + i`.
+///
+/// # Shapes
+/// `[N, rows·cols] -> [N, classes]`.
+pub fn mlp(cfg: &ModelConfig, seed: u64, rng: &mut Rng) -> Sequential {
+    let mut seq = Sequential::new();
+    let mut d = cfg.rows * cfg.cols;
+    for (i, &h) in cfg.hidden.iter().enumerate() {
+        seq = seq
+            .append(Linear::with_init(
+                d,
+                h,
+                Init::KaimingUniform,
+                Init::Zeros,
+                rng,
+            ))
+            .append(Relu);
+        if cfg.dropout > 0.0 {
+            seq = seq.append(Dropout::new(
+                cfg.dropout,
+                seed.wrapping_add(1000 + i as u64),
+            ));
+        }
+        d = h;
+    }
+    seq.append(Linear::new(d, cfg.classes, rng))
+}
