@@ -174,32 +174,8 @@ pub unsafe fn sgemm(
         csc,
         accumulate,
     };
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        // SAFETY: forwarded from the caller.
-        unsafe { zero_c(&p) };
-        return;
-    }
-    // Tiny products: the blocked path has ~130 ns of fixed cost (dispatch,
-    // buffer, ragged-tile handling); a plain loop wins below ~8³ (2³: 18 vs
-    // 137 ns, 4³: 55 vs 154 ns, 8³: 392 vs 274 ns).
-    if m.saturating_mul(n).saturating_mul(k) < TINY_WORK {
-        // SAFETY: forwarded from the caller.
-        unsafe { naive_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, accumulate) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: features checked above; pointers forwarded.
-            unsafe { run::<avx2::Avx2Fma6x16>(&p, threads) };
-            return;
-        }
-    }
     // SAFETY: forwarded from the caller.
-    unsafe { run::<portable::Portable4x8>(&p, threads) };
+    unsafe { multiply(&p, threads, false) };
 }
 
 /// [`sgemm`] forced onto the portable (non-SIMD-intrinsics) kernel. Exists
@@ -240,16 +216,62 @@ pub unsafe fn sgemm_portable(
         csc,
         accumulate,
     };
-    if m == 0 || n == 0 {
+    // SAFETY: forwarded from the caller.
+    unsafe { multiply(&p, threads, true) };
+}
+
+/// The product `p` on the best kernel this CPU has, or on the portable one.
+///
+/// # Safety
+/// As [`sgemm`], for the operands `p` describes.
+unsafe fn multiply(p: &Problem, threads: usize, portable_only: bool) {
+    if p.m == 0 || p.n == 0 {
         return;
     }
-    if k == 0 {
+    if p.k == 0 {
         // SAFETY: forwarded from the caller.
-        unsafe { zero_c(&p) };
+        unsafe { zero_c(p) };
         return;
+    }
+    if portable_only {
+        // SAFETY: forwarded from the caller.
+        unsafe { run::<portable::Portable4x8>(p, threads) };
+        return;
+    }
+    // Tiny products: the blocked path has ~130 ns of fixed cost (dispatch,
+    // buffer, ragged-tile handling); a plain loop wins below ~8³ (2³: 18 vs
+    // 137 ns, 4³: 55 vs 154 ns, 8³: 392 vs 274 ns).
+    if p.m.saturating_mul(p.n).saturating_mul(p.k) < TINY_WORK {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            naive_sgemm(
+                p.m,
+                p.n,
+                p.k,
+                p.a,
+                p.rsa,
+                p.csa,
+                p.b,
+                p.rsb,
+                p.csb,
+                p.c,
+                p.rsc,
+                p.csc,
+                p.accumulate,
+            )
+        };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: features checked above; pointers forwarded.
+            unsafe { run::<avx2::Avx2Fma6x16>(p, threads) };
+            return;
+        }
     }
     // SAFETY: forwarded from the caller.
-    unsafe { run::<portable::Portable4x8>(&p, threads) };
+    unsafe { run::<portable::Portable4x8>(p, threads) };
 }
 
 /// Reference: plain i-j-p triple loop, f32 accumulation. Same layout
