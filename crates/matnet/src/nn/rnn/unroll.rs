@@ -177,7 +177,13 @@ fn run_layer(
     let b_hh = w.bias_hh.as_ref().map(|b| {
         if cell == RecurrentKind::Gru {
             b_hn = Some(b.narrow(0, 2 * hidden, hidden));
-            Tensor::cat(&[b.narrow(0, 0, 2 * hidden), Tensor::zeros([hidden])], 0)
+            Tensor::cat(
+                &[
+                    b.narrow(0, 0, 2 * hidden),
+                    Tensor::zeros_on([hidden], b.device()),
+                ],
+                0,
+            )
         } else {
             b.clone()
         }
@@ -192,7 +198,7 @@ fn run_layer(
     if cell == RecurrentKind::Lstm && tbptt.is_none() {
         // The fused layer op: one kernel runs the recurrence, and its
         // backward sweeps time once (see `Tensor::lstm_layer`).
-        let zeros = || Tensor::zeros([n, hidden]);
+        let zeros = || Tensor::zeros_on([n, hidden], xp.device());
         let (h0, c0) = (h.unwrap_or_else(zeros), c.unwrap_or_else(zeros));
         let hc = xp.reshape([t_len, n, g]).lstm_layer(&w.weight_hh, &h0, &c0);
         let last = hc.narrow(0, t_len - 1, 1).squeeze(0);
@@ -247,7 +253,9 @@ fn step(
             // `Tensor::lstm_cell`); a zero state is a zero matrix here.
             let gates = plus_hp(xt.clone(), hp);
             let n = gates.dims()[0];
-            let c_prev = c.cloned().unwrap_or_else(|| Tensor::zeros([n, hidden]));
+            let c_prev = c
+                .cloned()
+                .unwrap_or_else(|| Tensor::zeros_on([n, hidden], gates.device()));
             let hc = gates.lstm_cell(&c_prev);
             (hc.narrow(1, 0, hidden), Some(hc.narrow(1, hidden, hidden)))
         }
