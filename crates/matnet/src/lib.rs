@@ -35,6 +35,7 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod layout;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;

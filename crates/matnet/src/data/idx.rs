@@ -78,7 +78,10 @@ pub fn read_idx_values(path: &Path) -> Result<(Vec<usize>, IdxValues)> {
     let (dims, ty, data) = read_typed(path, &[TYPE_U8, TYPE_F32])?;
     let values = if ty == TYPE_F32 {
         let f = data.chunks_exact(4);
-        IdxValues::F32(f.map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]])).collect())
+        IdxValues::F32(
+            f.map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
     } else {
         IdxValues::U8(data)
     };
@@ -135,12 +138,7 @@ fn read_typed(path: &Path, types: &[u8]) -> Result<(Vec<usize>, u8, Vec<u8>)> {
 
 /// Reads the magic number and the dimensions: the element type (one of
 /// `types`) and the dimensions.
-fn read_header(
-    path: &Path,
-    r: &mut impl Read,
-    gz: bool,
-    types: &[u8],
-) -> Result<(u8, Vec<usize>)> {
+fn read_header(path: &Path, r: &mut impl Read, gz: bool, types: &[u8]) -> Result<(u8, Vec<usize>)> {
     let read = |r: &mut dyn Read, buf: &mut [u8]| -> Result<usize> {
         read_full(r, buf).map_err(|e| {
             if gz {
