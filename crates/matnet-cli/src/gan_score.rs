@@ -15,7 +15,7 @@ use matnet::{Rng, Tensor, no_grad};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::samples::{Grid, SIDE, read_samples};
+use crate::samples::{Grid, SIDE, read_samples, unit};
 
 /// The committed scoring classifier: LeNet-5 trained by
 /// `matnet train --model lenet --seed 1 --epochs 6` (see `assets/README.md`).
@@ -140,7 +140,7 @@ impl Scorer {
             let end = (start + BATCH).min(n);
             let x: Vec<f32> = pixels[start * SIDE * SIDE..end * SIDE * SIDE]
                 .iter()
-                .map(|&u| normalize(u, norm))
+                .map(|&u| norm.apply(u))
                 .collect();
             let x = Tensor::from_vec(x, [end - start, SIDE * SIDE]);
             let f = body.iter().fold(x, |h, l| l.forward(&h));
@@ -148,15 +148,6 @@ impl Scorer {
             feats.push(f);
         }
         (Tensor::cat(&feats, 0), Tensor::cat(&probs, 0))
-    }
-}
-
-fn normalize(u: f32, n: Normalize) -> f32 {
-    match n {
-        Normalize::Unit => u,
-        Normalize::Standard => {
-            (u - matnet::data::loader::MNIST_MEAN) / matnet::data::loader::MNIST_STD
-        }
     }
 }
 
@@ -177,13 +168,6 @@ fn score(
         digit_share: digit.map(|d| shares[d as usize]),
         class_shares: shares,
     }
-}
-
-fn unit_pixels(d: &Dataset) -> Vec<f32> {
-    d.images()
-        .iter()
-        .map(|&b| (b as f64 / 255.0) as f32)
-        .collect()
 }
 
 pub fn run(args: GanScoreArgs) -> anyhow::Result<()> {
@@ -213,7 +197,7 @@ pub fn run(args: GanScoreArgs) -> anyhow::Result<()> {
         dir.display()
     );
 
-    let (ref_feats, _) = scorer.embed(&unit_pixels(&test), test.len());
+    let (ref_feats, _) = scorer.embed(&unit(test.images()), test.len());
     let reference = (Gaussian::fit(&ref_feats), ref_feats);
     let (feats, probs) = scorer.embed(&samples.pixels, samples.count);
     let sample_scores = score(&feats, &probs, &reference, args.digit);
@@ -225,7 +209,7 @@ pub fn run(args: GanScoreArgs) -> anyhow::Result<()> {
     Rng::new(0).shuffle(&mut order);
     let subset: Vec<f32> = order[..m]
         .iter()
-        .flat_map(|&i| train.image(i).iter().map(|&b| (b as f64 / 255.0) as f32))
+        .flat_map(|&i| unit(train.image(i)))
         .collect();
     let (bf, bp) = scorer.embed(&subset, m);
     let baseline = score(&bf, &bp, &reference, args.digit);

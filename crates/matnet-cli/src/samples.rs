@@ -104,7 +104,8 @@ fn decode_png(path: &Path) -> anyhow::Result<image::GrayImage> {
     Ok(img.to_luma8())
 }
 
-fn unit(bytes: &[u8]) -> Vec<f32> {
+/// Grey levels as intensities in `[0, 1]`.
+pub fn unit(bytes: &[u8]) -> Vec<f32> {
     bytes.iter().map(|&b| (b as f64 / 255.0) as f32).collect()
 }
 
