@@ -2,47 +2,14 @@
 //! images score FID 0, precision and recall 1, in every input format), and
 //! one clear error line for every kind of bad input.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+use common::{fails, gz, idx_typed as idx, matnet};
+
 const N_TEST: u32 = 10;
-
-fn matnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_matnet"))
-        .args(args)
-        .env_remove("MATNET_DATA")
-        .output()
-        .expect("the matnet binary runs")
-}
-
-/// Asserts a clean failure and returns its one error line.
-fn fails(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_string()
-}
-
-fn idx(ty: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, ty, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
 
 fn tmp(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("matnet-gs-{tag}-{}", std::process::id()));
