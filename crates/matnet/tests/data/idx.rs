@@ -122,9 +122,16 @@ fn f32_elements_read_by_read_idx_values_only() {
     }
     // Bytes come back as bytes.
     let path = write(dir.path(), "u", &idx_bytes(8, &[3], &[1, 2, 3]));
-    assert_eq!(read_idx_values(&path).unwrap().1, IdxValues::U8(vec![1, 2, 3]));
+    assert_eq!(
+        read_idx_values(&path).unwrap().1,
+        IdxValues::U8(vec![1, 2, 3])
+    );
     // The length check counts four bytes per f32 element.
-    let path = write(dir.path(), "f-short", &idx_bytes(0x0d, &[2, 3], &bytes[..20]));
+    let path = write(
+        dir.path(),
+        "f-short",
+        &idx_bytes(0x0d, &[2, 3], &bytes[..20]),
+    );
     assert_mentions(
         &err_text(read_idx_values(&path), "short f32"),
         &["truncated", "2 × 3 × 4 = 24 bytes", "holds 20"],
@@ -133,7 +140,10 @@ fn f32_elements_read_by_read_idx_values_only() {
     let path = write(dir.path(), "i32", &idx_bytes(0x0c, &[1], &[0, 0, 0, 1]));
     assert_mentions(
         &err_text(read_idx_values(&path), "i32"),
-        &["0x0c (i32)", "0x08 (unsigned byte) and 0x0d (f32) are supported"],
+        &[
+            "0x0c (i32)",
+            "0x08 (unsigned byte) and 0x0d (f32) are supported",
+        ],
     );
 }
 
