@@ -5,9 +5,11 @@ mod bench;
 mod chart;
 mod evaluate;
 mod explain;
+mod gan_score;
 mod inspect;
 mod predict;
 mod reverse;
+mod samples;
 mod train;
 
 use std::path::PathBuf;
@@ -47,6 +49,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print the matrix operations of one forward and backward pass, with shapes, FLOPs and time.
     Explain(explain::ExplainArgs),
+    /// Score generated 28×28 digits (IDX file, PNG folder or PNG grid): FID,
+    /// Inception Score, precision/recall and class shares, beside real MNIST.
+    GanScore(gan_score::GanScoreArgs),
     /// Download a dataset into the cache directory and verify its checksums.
     Download {
         /// Dataset to fetch (mnist).
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::GanScore(args) => gan_score::run(args),
         Command::Download { dataset, dir } => download(&dataset, dir),
         Command::Bench { what } => bench::run(what),
     };

@@ -58,13 +58,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
 pub fn to_input(pixels: &[u8], normalize: Normalize, d: usize) -> Tensor {
     let v: Vec<f32> = pixels
         .iter()
-        .map(|&p| {
-            let u = p as f32 / 255.0;
-            match normalize {
-                Normalize::Unit => u,
-                Normalize::Standard => (u - 0.1307) / 0.3081,
-            }
-        })
+        .map(|&p| normalize.apply(p as f32 / 255.0))
         .collect();
     Tensor::from_vec(v, [1, d])
 }

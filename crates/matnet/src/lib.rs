@@ -40,6 +40,7 @@ pub mod device;
 pub mod error;
 pub mod io;
 pub mod layout;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;

@@ -3,7 +3,8 @@
 //! ```text
 //! offset  bytes         meaning
 //! 0       00 00         magic: two zero bytes
-//! 2       1             element type (0x08 = unsigned byte, the only one supported)
+//! 2       1             element type (0x08 = unsigned byte; 0x0D = big-endian f32,
+//!                       read by [`read_idx_values`] only)
 //! 3       1             number of dimensions d (1..=4 here)
 //! 4       4·d           each dimension as a big-endian u32
 //! 4+4d    Π dims        the elements, row-major
@@ -24,8 +25,11 @@ use crate::error::{Error, Result};
 /// The two bytes every gzip stream starts with (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// The only element type supported: unsigned byte.
+/// Element type: unsigned byte (every MNIST file).
 const TYPE_U8: u8 = 0x08;
+
+/// Element type: big-endian IEEE f32 (samples written by other tools).
+const TYPE_F32: u8 = 0x0d;
 
 /// Most dimensions accepted (MNIST uses 1 for labels and 3 for images).
 const MAX_DIMS: usize = 4;
@@ -54,6 +58,39 @@ impl IdxArray {
 /// magic number, an unsupported element type, a header whose sizes overflow,
 /// data shorter or longer than the header promises, a corrupt gzip stream.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    let (dims, _, data) = read_typed(path, &[TYPE_U8])?;
+    Ok(IdxArray { dims, data })
+}
+
+/// The elements of an IDX file of bytes or of f32 values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IdxValues {
+    /// Type 0x08.
+    U8(Vec<u8>),
+    /// Type 0x0D, converted from big-endian.
+    F32(Vec<f32>),
+}
+
+/// [`read_idx`] that also accepts f32 elements (type 0x0D), as other tools
+/// write generated images. Returns the dimensions and the elements; the
+/// header is checked against the data as in [`read_idx`].
+pub fn read_idx_values(path: &Path) -> Result<(Vec<usize>, IdxValues)> {
+    let (dims, ty, data) = read_typed(path, &[TYPE_U8, TYPE_F32])?;
+    let values = if ty == TYPE_F32 {
+        let f = data.chunks_exact(4);
+        IdxValues::F32(
+            f.map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
+    } else {
+        IdxValues::U8(data)
+    };
+    Ok((dims, values))
+}
+
+/// Reads an IDX file whose element type is one of `types`: its dimensions,
+/// element type and raw element bytes.
+fn read_typed(path: &Path, types: &[u8]) -> Result<(Vec<usize>, u8, Vec<u8>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut reader = BufReader::new(file);
@@ -69,8 +106,8 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let stream = (&start[..got]).chain(reader);
     if got == 2 && start == GZIP_MAGIC {
         let mut gz = GzDecoder::new(stream);
-        let dims = read_header(path, &mut gz, true)?;
-        let expected = data_len(path, &dims)?;
+        let (ty, dims) = read_header(path, &mut gz, true, types)?;
+        let expected = data_len(path, &dims, ty)?;
         // Read at most one byte past the promise, into a buffer that grows with
         // the data actually decompressed: a lying header costs nothing.
         let mut data = Vec::new();
@@ -79,11 +116,11 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
             .read_to_end(&mut data)
             .map_err(|e| gzip_error(path, e))?;
         check_len(path, &dims, expected, data.len() as u64, true)?;
-        Ok(IdxArray { dims, data })
+        Ok((dims, ty, data))
     } else {
         let mut raw = stream;
-        let dims = read_header(path, &mut raw, false)?;
-        let expected = data_len(path, &dims)?;
+        let (ty, dims) = read_header(path, &mut raw, false, types)?;
+        let expected = data_len(path, &dims, ty)?;
         let header_len = 4 + 4 * dims.len() as u64;
         check_len(
             path,
@@ -95,12 +132,13 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         // The file length matched the promise, so this allocation is backed by data.
         let mut data = vec![0u8; expected];
         raw.read_exact(&mut data).map_err(|e| Error::io(path, e))?;
-        Ok(IdxArray { dims, data })
+        Ok((dims, ty, data))
     }
 }
 
-/// Reads the magic number and the dimensions.
-fn read_header(path: &Path, r: &mut impl Read, gz: bool) -> Result<Vec<usize>> {
+/// Reads the magic number and the dimensions: the element type (one of
+/// `types`) and the dimensions.
+fn read_header(path: &Path, r: &mut impl Read, gz: bool, types: &[u8]) -> Result<(u8, Vec<usize>)> {
     let read = |r: &mut dyn Read, buf: &mut [u8]| -> Result<usize> {
         read_full(r, buf).map_err(|e| {
             if gz {
@@ -133,13 +171,22 @@ fn read_header(path: &Path, r: &mut impl Read, gz: bool) -> Result<Vec<usize>> {
             ),
         ));
     }
-    if magic[2] != TYPE_U8 {
+    if !types.contains(&magic[2]) {
+        let supported: Vec<String> = types
+            .iter()
+            .map(|&t| format!("0x{t:02x} ({})", type_name(t)))
+            .collect();
         return Err(Error::format(
             path,
             format!(
-                "unsupported IDX element type 0x{:02x} ({}): only 0x08 (unsigned byte) is supported",
+                "unsupported IDX element type 0x{:02x} ({}): only {} supported",
                 magic[2],
-                type_name(magic[2])
+                type_name(magic[2]),
+                if types.len() == 1 {
+                    format!("{} is", supported[0])
+                } else {
+                    format!("{} are", supported.join(" and "))
+                }
             ),
         ));
     }
@@ -162,17 +209,19 @@ fn read_header(path: &Path, r: &mut impl Read, gz: bool) -> Result<Vec<usize>> {
             ),
         ));
     }
-    Ok(raw_dims
+    let dims = raw_dims
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .collect())
+        .collect();
+    Ok((magic[2], dims))
 }
 
-/// The element count the header promises, with checked arithmetic.
-fn data_len(path: &Path, dims: &[usize]) -> Result<usize> {
+/// The data bytes the header promises, with checked arithmetic.
+fn data_len(path: &Path, dims: &[usize], ty: u8) -> Result<usize> {
+    let elem = if ty == TYPE_F32 { 4 } else { 1 };
     // Below isize::MAX: a Vec can hold it and `expected + 1` cannot overflow.
     dims.iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .try_fold(elem, |acc: usize, &d| acc.checked_mul(d))
         .filter(|&n| n < isize::MAX as usize)
         .ok_or_else(|| {
             Error::format(
@@ -191,7 +240,10 @@ fn check_len(path: &Path, dims: &[usize], expected: usize, found: u64, gz: bool)
     if found == expected {
         return Ok(());
     }
-    let promise = if dims.len() == 1 {
+    let count: u64 = dims.iter().map(|&d| d as u64).product();
+    let promise = if count != expected {
+        format!("{} × 4 = {expected} bytes", dims_text(dims))
+    } else if dims.len() == 1 {
         format!("{expected} items")
     } else {
         format!("{} = {expected} bytes", dims_text(dims))

@@ -26,6 +26,15 @@ pub enum Normalize {
 }
 
 impl Normalize {
+    /// The model input for an intensity `unit` in `[0, 1]` (grey level / 255),
+    /// for images that do not come as bytes (generated samples).
+    pub fn apply(self, unit: f32) -> f32 {
+        match self {
+            Normalize::Unit => unit,
+            Normalize::Standard => (unit - MNIST_MEAN) / MNIST_STD,
+        }
+    }
+
     /// The value of each grey level, so conversion is one lookup per pixel.
     pub fn table(self) -> [f32; 256] {
         let mut t = [0.0f32; 256];

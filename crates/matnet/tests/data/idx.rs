@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use matnet::data::{IdxArray, read_idx};
+use matnet::data::{IdxArray, IdxValues, read_idx, read_idx_values};
 
 use crate::{assert_mentions, err_text, gz, idx_bytes, tmp, write};
 
@@ -97,6 +97,52 @@ fn not_a_gzip_with_gz_extension() {
             &path.display().to_string(),
             "not an IDX file: bad magic 3c 68 74 6d",
             "the name ends in .gz but the file is not gzip-compressed either",
+        ],
+    );
+}
+
+#[test]
+fn f32_elements_read_by_read_idx_values_only() {
+    let dir = tmp();
+    let vals = [0.0f32, 0.25, 1.0, -2.5, f32::NAN, 7.0];
+    let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_be_bytes()).collect();
+    for (name, file) in [
+        ("f-raw", idx_bytes(0x0d, &[2, 3], &bytes)),
+        ("f-gz", gz(&idx_bytes(0x0d, &[2, 3], &bytes))),
+    ] {
+        let path = write(dir.path(), name, &file);
+        let (dims, values) = read_idx_values(&path).unwrap();
+        assert_eq!(dims, [2, 3]);
+        let IdxValues::F32(got) = values else {
+            panic!("{name}: expected f32 values")
+        };
+        // Bit-exact, NaN included: judging values is the caller's business.
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&vals), "{name}");
+    }
+    // Bytes come back as bytes.
+    let path = write(dir.path(), "u", &idx_bytes(8, &[3], &[1, 2, 3]));
+    assert_eq!(
+        read_idx_values(&path).unwrap().1,
+        IdxValues::U8(vec![1, 2, 3])
+    );
+    // The length check counts four bytes per f32 element.
+    let path = write(
+        dir.path(),
+        "f-short",
+        &idx_bytes(0x0d, &[2, 3], &bytes[..20]),
+    );
+    assert_mentions(
+        &err_text(read_idx_values(&path), "short f32"),
+        &["truncated", "2 × 3 × 4 = 24 bytes", "holds 20"],
+    );
+    // Other element types are still refused, naming both accepted ones.
+    let path = write(dir.path(), "i32", &idx_bytes(0x0c, &[1], &[0, 0, 0, 1]));
+    assert_mentions(
+        &err_text(read_idx_values(&path), "i32"),
+        &[
+            "0x0c (i32)",
+            "0x08 (unsigned byte) and 0x0d (f32) are supported",
         ],
     );
 }

@@ -1,0 +1,51 @@
+//! Helpers shared by the CLI test files: running the binary, checking a
+//! clean failure, and writing IDX and gzip bytes.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+pub fn matnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_matnet"))
+        .args(args)
+        .env_remove("MATNET_DATA")
+        .output()
+        .expect("the matnet binary runs")
+}
+
+/// Asserts a clean failure and returns its one error line.
+pub fn fails(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    lines[0].to_string()
+}
+
+/// An IDX file of unsigned bytes.
+pub fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    idx_typed(0x08, dims, data)
+}
+
+/// An IDX file with element type `ty` (0x08 bytes, 0x0D f32); `data` is the
+/// raw big-endian element bytes.
+pub fn idx_typed(ty: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, ty, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// `bytes` gzip-compressed.
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
