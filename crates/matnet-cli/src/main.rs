@@ -5,6 +5,8 @@ mod bench;
 mod chart;
 mod evaluate;
 mod explain;
+mod gan_train;
+mod generate;
 mod inspect;
 mod predict;
 mod reverse;
@@ -47,6 +49,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print the matrix operations of one forward and backward pass, with shapes, FLOPs and time.
     Explain(explain::ExplainArgs),
+    /// Write digits with a GAN checkpoint: a PNG grid, a folder of PNGs or an IDX file.
+    Generate(generate::GenerateArgs),
     /// Download a dataset into the cache directory and verify its checksums.
     Download {
         /// Dataset to fetch (mnist).
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Download { dataset, dir } => download(&dataset, dir),
         Command::Bench { what } => bench::run(what),
     };
