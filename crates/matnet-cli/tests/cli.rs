@@ -1,72 +1,15 @@
 //! The `matnet` binary on bad input: one clear error line, a non-zero exit,
 //! never a panic.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{dataset, fails, gz, idx, matnet};
+
 use matnet::Tensor;
-
-fn matnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_matnet"))
-        .args(args)
-        .env_remove("MATNET_DATA")
-        .output()
-        .expect("the matnet binary runs")
-}
-
-/// Asserts a clean failure and returns its one error line.
-fn fails(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success; stderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_string()
-}
-
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// A directory with a tiny, valid MNIST-format dataset; `tweak` may replace files.
-fn dataset(tag: &str, tweak: impl FnOnce(&Path)) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("matnet-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (prefix, n) in [("train", 40u32), ("t10k", 10u32)] {
-        let px: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(
-            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-            gz(&idx(&[n, 28, 28], &px)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-            gz(&idx(&[n], &labels)),
-        )
-        .unwrap();
-    }
-    tweak(&dir);
-    dir
-}
 
 fn train_on(dir: &Path) -> Output {
     matnet(&[
