@@ -2,6 +2,7 @@
 //! from the command line, built on the `matnet` library's public API.
 
 mod bench;
+mod bench_gan;
 mod chart;
 mod evaluate;
 mod explain;

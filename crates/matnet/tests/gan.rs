@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use matnet::models::{
-    self, Arch, Config, GLoss, Gan, GanConfig, GanTrainer, GanTraining, Model, discriminator_loss,
-    generator_loss,
+    self, Arch, Config, DStep, GLoss, Gan, GanConfig, GanTrainer, GanTraining, Model,
+    discriminator_loss, generator_loss,
 };
 use matnet::{Module, Rng, Tensor};
 
@@ -219,4 +219,41 @@ fn a_classifier_architecture_is_not_a_gan_and_the_reverse() {
     let c = models::ModelConfig::for_mnist(Arch::Dcgan);
     let e = models::Classifier::new(c, 0).err().unwrap();
     assert!(e.to_string().contains("is a GAN"), "{e}");
+}
+
+#[test]
+fn each_players_step_improves_its_own_objective() {
+    for (arch, cond) in VARIANTS {
+        let gan = Gan::new(GanConfig::for_mnist(arch, cond), 11).unwrap();
+        let mut trainer = GanTrainer::new(
+            &gan,
+            GanTraining {
+                lr_d: 1e-4,
+                lr_g: 1e-4,
+                ..GanTraining::default()
+            },
+        );
+        let mut rng = Rng::new(12);
+        let real = Tensor::rand_uniform([16, 784], -1.0, 1.0, &mut rng);
+        let y = labels(16);
+        let yc = cond.then_some(&y);
+        let z = gan.noise(16, &mut rng);
+        let g_loss = || {
+            let fake = gan.generator.generate(&z, yc);
+            generator_loss(&gan.discriminator.logits(&fake, yc), GLoss::NonSaturating).item()
+        };
+        let step = trainer.d_step(&gan, &real, &y, &mut rng).unwrap();
+        let before = g_loss();
+        let d = DStep {
+            fake: gan.generator.generate(&z, yc),
+            labels: yc.cloned(),
+            ..step
+        };
+        trainer.g_step(&gan, &d).unwrap();
+        let after = g_loss();
+        assert!(
+            after < before,
+            "{arch:?} {cond}: G loss {before} -> {after}"
+        );
+    }
 }
