@@ -7,7 +7,8 @@ Same model and loop as matnet (crates/matnet/src/models/dcgan.rs, gan.rs):
      -> 64x14x14 -> BatchNorm, ReLU -> ConvTranspose2d(4, 2, 1) -> 1x28x28 -> tanh
   D: Conv2d(4, 2, 1) -> 64x14x14 -> LeakyReLU(0.2) -> Conv2d(4, 2, 1) -> 128x7x7
      -> LeakyReLU(0.2) -> Linear -> logit
-PyTorch's default initialisation (as matnet), images scaled to [-1, 1],
+the DCGAN paper's initialisation (conv, transposed-conv and linear weights
+N(0, 0.02), biases 0, batch-norm scales N(1, 0.02)), images scaled to [-1, 1],
 binary cross-entropy on logits: D minimises BCE(D(x), 1) + BCE(D(G(z)), 0)
 (minus eq. 8), G the non-saturating BCE(D(G(z)), 1); one D step then one G
 step on the same fake batch; two Adams, lr 2e-4, betas (0.5, 0.999); batch 64.
@@ -63,9 +64,20 @@ def discriminator():
         nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
 
 
+def dcgan_init(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
 class Trainer:
     def __init__(self):
         self.g, self.d = generator(), discriminator()
+        self.g.apply(dcgan_init)
+        self.d.apply(dcgan_init)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
