@@ -45,6 +45,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_train import parse_binaries
+
 Z_DIM = 100
 
 
@@ -181,10 +183,7 @@ def matnet_steps_per_sec(path, args):
 
 
 def bench(args):
-    bins = []
-    for spec in args.matnet or []:
-        label, sep, path = spec.partition("=")
-        bins.append((label, path) if sep else ("matnet", spec))
+    bins = parse_binaries(args.matnet)
     print(f"dcgan D+G steps/s, batch {args.batch}, {args.threads} threads, {args.steps} steps "
           f"per round (torch {torch.__version__})")
     print(f"{'round':>5} {'torch':>8}" + "".join(f" {l:>10} {l + '/torch':>13}" for l, _ in bins))

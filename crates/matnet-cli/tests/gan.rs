@@ -19,6 +19,13 @@ fn ok(out: &std::process::Output) -> String {
     stdout
 }
 
+/// `matnet generate --checkpoint CKPT ARGS...`.
+fn generate(ckpt: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["generate", "--checkpoint", ckpt];
+    all.extend_from_slice(args);
+    matnet(&all)
+}
+
 fn train_dcgan(dir: &Path, conditional: bool) -> std::path::PathBuf {
     let run = dir.join(if conditional { "cond" } else { "plain" });
     let mut args = vec![
@@ -79,29 +86,19 @@ fn train_a_dcgan_then_generate_a_grid_a_folder_and_an_idx_file() {
     let c = ckpt.to_str().unwrap();
 
     let png = dir.join("grid.png");
-    ok(&matnet(&[
-        "generate",
-        "--checkpoint",
+    ok(&generate(
         c,
-        "--count",
-        "12",
-        "--out",
-        png.to_str().unwrap(),
-    ]));
+        &["--count", "12", "--out", png.to_str().unwrap()],
+    ));
     let img = image::open(&png).unwrap();
     // 12 images in rows of ⌈√12⌉ = 4: 3 rows.
     assert_eq!((img.width(), img.height()), (4 * 30 + 2, 3 * 30 + 2));
 
     let folder = dir.join("samples");
-    ok(&matnet(&[
-        "generate",
-        "--checkpoint",
+    ok(&generate(
         c,
-        "--count",
-        "3",
-        "--out",
-        folder.to_str().unwrap(),
-    ]));
+        &["--count", "3", "--out", folder.to_str().unwrap()],
+    ));
     let mut names: Vec<String> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -113,76 +110,56 @@ fn train_a_dcgan_then_generate_a_grid_a_folder_and_an_idx_file() {
 
     let idx = dir.join("fake-idx3-ubyte.gz");
     let idx_s = idx.to_str().unwrap();
-    ok(&matnet(&[
-        "generate",
-        "--checkpoint",
+    ok(&generate(
         c,
-        "--count",
-        "7",
-        "--seed",
-        "3",
-        "--out",
-        idx_s,
-    ]));
+        &["--count", "7", "--seed", "3", "--out", idx_s],
+    ));
     let arr = read_idx(&idx).unwrap();
     assert_eq!(arr.dims, [7, 28, 28]);
     // The same seed gives the same bytes.
     let again = dir.join("again-idx3-ubyte.gz");
-    ok(&matnet(&[
-        "generate",
-        "--checkpoint",
+    ok(&generate(
         c,
-        "--count",
-        "7",
-        "--seed",
-        "3",
-        "--out",
-        again.to_str().unwrap(),
-    ]));
+        &[
+            "--count",
+            "7",
+            "--seed",
+            "3",
+            "--out",
+            again.to_str().unwrap(),
+        ],
+    ));
     assert_eq!(read_idx(&again).unwrap().data, arr.data);
 
     let strip = dir.join("walk.png");
-    ok(&matnet(&[
-        "generate",
-        "--checkpoint",
+    ok(&generate(
         c,
-        "--interpolate",
-        "--count",
-        "8",
-        "--out",
-        strip.to_str().unwrap(),
-    ]));
+        &[
+            "--interpolate",
+            "--count",
+            "8",
+            "--out",
+            strip.to_str().unwrap(),
+        ],
+    ));
     let s = image::open(&strip).unwrap();
     assert_eq!((s.width(), s.height()), (8 * 30 + 2, 32));
 
     // Errors: one line each.
-    let e = fails(&matnet(&[
-        "generate",
-        "--checkpoint",
+    let e = fails(&generate(
         c,
-        "--digit",
-        "3",
-        "--out",
-        png.to_str().unwrap(),
-    ]));
+        &["--digit", "3", "--out", png.to_str().unwrap()],
+    ));
     assert!(e.contains("conditional"), "{e}");
-    let e = fails(&matnet(&[
-        "generate",
-        "--checkpoint",
+    let e = fails(&generate(
         c,
-        "--out",
-        dir.join("x.jpg").to_str().unwrap(),
-    ]));
+        &["--out", dir.join("x.jpg").to_str().unwrap()],
+    ));
     assert!(e.contains("--out"), "{e}");
-    let e = fails(&matnet(&[
-        "generate",
-        "--checkpoint",
+    let e = fails(&generate(
         c,
-        "--count",
-        "0",
-        "--out",
-        png.to_str().unwrap(),
-    ]));
+        &["--count", "0", "--out", png.to_str().unwrap()],
+    ));
     assert!(e.contains("--count"), "{e}");
 }
 
@@ -192,27 +169,22 @@ fn a_conditional_dcgan_generates_the_digit_asked_for_and_a_classifier_is_refused
     let ckpt = train_dcgan(&dir, true);
     let c = ckpt.to_str().unwrap();
     let idx = dir.join("sevens-idx3-ubyte.gz");
-    ok(&matnet(&[
-        "generate",
-        "--checkpoint",
+    ok(&generate(
         c,
-        "--digit",
-        "7",
-        "--count",
-        "5",
-        "--out",
-        idx.to_str().unwrap(),
-    ]));
+        &[
+            "--digit",
+            "7",
+            "--count",
+            "5",
+            "--out",
+            idx.to_str().unwrap(),
+        ],
+    ));
     assert_eq!(read_idx(&idx).unwrap().dims, [5, 28, 28]);
-    let e = fails(&matnet(&[
-        "generate",
-        "--checkpoint",
+    let e = fails(&generate(
         c,
-        "--digit",
-        "10",
-        "--out",
-        idx.to_str().unwrap(),
-    ]));
+        &["--digit", "10", "--out", idx.to_str().unwrap()],
+    ));
     assert!(e.contains("--digit"), "{e}");
 
     // A classifier's checkpoint is not a GAN.

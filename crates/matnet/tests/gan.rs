@@ -21,6 +21,11 @@ fn labels(n: usize) -> Tensor {
     Tensor::from_vec((0..n).map(|i| (i % 10) as f32).collect(), [n])
 }
 
+/// Every parameter's values, to compare before and after a step.
+fn values(m: &dyn Module) -> Vec<Vec<f32>> {
+    m.parameters().iter().map(|p| p.to_vec()).collect()
+}
+
 fn sigmoid(s: f32) -> f64 {
     1.0 / (1.0 + (-s as f64).exp())
 }
@@ -116,25 +121,10 @@ fn a_generator_step_reaches_g_through_a_frozen_discriminator() {
             );
         }
 
-        let d_before: Vec<Vec<f32>> = gan
-            .discriminator
-            .parameters()
-            .iter()
-            .map(|p| p.to_vec())
-            .collect();
-        let g_before: Vec<Vec<f32>> = gan
-            .generator
-            .parameters()
-            .iter()
-            .map(|p| p.to_vec())
-            .collect();
+        let d_before = values(&gan.discriminator);
+        let g_before = values(&gan.generator);
         trainer.g_step(&gan, &d_step).unwrap();
-        let d_after: Vec<Vec<f32>> = gan
-            .discriminator
-            .parameters()
-            .iter()
-            .map(|p| p.to_vec())
-            .collect();
+        let d_after = values(&gan.discriminator);
         assert_eq!(d_before, d_after, "{arch:?}: the G step moved D");
         let moved = gan
             .generator
@@ -151,24 +141,14 @@ fn a_generator_step_reaches_g_through_a_frozen_discriminator() {
 fn a_discriminator_step_leaves_the_generator_alone() {
     let gan = Gan::new(GanConfig::for_mnist(Arch::Gan, false), 7).unwrap();
     let mut trainer = GanTrainer::new(&gan, GanTraining::default());
-    let g_before: Vec<Vec<f32>> = gan
-        .generator
-        .parameters()
-        .iter()
-        .map(|p| p.to_vec())
-        .collect();
+    let g_before = values(&gan.generator);
     let mut rng = Rng::new(8);
     let real = Tensor::rand_uniform([4, 784], -1.0, 1.0, &mut rng);
     let s = trainer.d_step(&gan, &real, &labels(4), &mut rng).unwrap();
     assert!(
         s.loss.is_finite() && (0.0..=1.0).contains(&s.d_real) && (0.0..=1.0).contains(&s.d_fake)
     );
-    let g_after: Vec<Vec<f32>> = gan
-        .generator
-        .parameters()
-        .iter()
-        .map(|p| p.to_vec())
-        .collect();
+    let g_after = values(&gan.generator);
     assert_eq!(g_before, g_after);
 }
 
