@@ -45,6 +45,9 @@ pub enum BenchCommand {
     },
     /// Training throughput of a CLI model (lenet, cnn, ...).
     Train(TrainBench),
+    /// GAN training throughput in D+G steps/s; bench/torch_dcgan.py runs
+    /// the same loop in PyTorch.
+    Gan(crate::bench_gan::GanBench),
     /// Convolution GFLOP/s (forward, input gradient, weight gradient) for
     /// the `cnn` and LeNet-5 layer shapes at batch 64.
     Conv {
@@ -169,6 +172,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             json,
         } => bench_mlp(&batch_sizes, epochs, images, json),
         BenchCommand::Train(args) => bench_train(&args),
+        BenchCommand::Gan(args) => {
+            crate::bench_gan::run(&args, matnet::backend::kernels::num_threads())
+        }
         BenchCommand::Conv { json } => bench_conv(json),
     }
 }

@@ -2,10 +2,13 @@
 //! from the command line, built on the `matnet` library's public API.
 
 mod bench;
+mod bench_gan;
 mod chart;
 mod evaluate;
 mod explain;
 mod gan_score;
+mod gan_train;
+mod generate;
 mod inspect;
 mod predict;
 mod reverse;
@@ -49,6 +52,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print the matrix operations of one forward and backward pass, with shapes, FLOPs and time.
     Explain(explain::ExplainArgs),
+    /// Write digits with a GAN checkpoint: a PNG grid, a folder of PNGs or an IDX file.
+    Generate(generate::GenerateArgs),
     /// Score generated 28×28 digits (IDX file, PNG folder or PNG grid): FID,
     /// Inception Score, precision/recall and class shares, beside real MNIST.
     GanScore(gan_score::GanScoreArgs),
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::GanScore(args) => gan_score::run(args),
         Command::Download { dataset, dir } => download(&dataset, dir),
         Command::Bench { what } => bench::run(what),

@@ -126,6 +126,8 @@ pub struct TrainArgs {
     /// With --augment: largest rotation in degrees, either way [default: 10].
     #[arg(long, value_name = "DEGREES")]
     pub rotate: Option<f32>,
+    #[command(flatten)]
+    pub gan: crate::gan_train::GanArgs,
 }
 
 /// Seeds the augmentation stream apart from shuffling and dropout, so turning
@@ -209,6 +211,7 @@ fn recipe(arch: Arch) -> Recipe {
             log_every: 1,
             clip: Some(1.0),
         },
+        Arch::Gan | Arch::Dcgan => unreachable!("GANs train in gan_train, without a recipe"),
         Arch::Vit => Recipe {
             epochs: 12,
             batch_size: 64,
@@ -252,6 +255,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs/reverse")),
         });
+    }
+    if args.model.is_gan() {
+        return crate::gan_train::run(&args);
     }
     let r = recipe(args.model);
     let epochs = args.epochs.unwrap_or(r.epochs);
@@ -512,7 +518,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bar(len: u64, unit: &str) -> ProgressBar {
+pub fn bar(len: u64, unit: &str) -> ProgressBar {
     let b = ProgressBar::new(len);
     let style = ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit} {{msg}}"))
         .expect("valid progress template");

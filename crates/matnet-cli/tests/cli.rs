@@ -1,37 +1,15 @@
 //! The `matnet` binary on bad input: one clear error line, a non-zero exit,
 //! never a panic.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{dataset, fails, gz, idx, matnet};
+
 use matnet::Tensor;
-
-mod common;
-use common::{fails, gz, idx, matnet};
-
-/// A directory with a tiny, valid MNIST-format dataset; `tweak` may replace files.
-fn dataset(tag: &str, tweak: impl FnOnce(&Path)) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("matnet-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (prefix, n) in [("train", 40u32), ("t10k", 10u32)] {
-        let px: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(
-            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-            gz(&idx(&[n, 28, 28], &px)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-            gz(&idx(&[n], &labels)),
-        )
-        .unwrap();
-    }
-    tweak(&dir);
-    dir
-}
 
 fn train_on(dir: &Path) -> Output {
     matnet(&[

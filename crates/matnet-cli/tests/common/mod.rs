@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn matnet(args: &[&str]) -> Output {
@@ -48,4 +49,27 @@ pub fn gz(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
+}
+
+/// A directory with a tiny, valid MNIST-format dataset; `tweak` may replace files.
+pub fn dataset(tag: &str, tweak: impl FnOnce(&Path)) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("matnet-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (prefix, n) in [("train", 40u32), ("t10k", 10u32)] {
+        let px: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            gz(&idx(&[n, 28, 28], &px)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gz(&idx(&[n], &labels)),
+        )
+        .unwrap();
+    }
+    tweak(&dir);
+    dir
 }

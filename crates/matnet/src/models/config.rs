@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::GanConfig;
 use crate::data::Normalize;
 use crate::{Error, Result};
 
@@ -28,6 +29,10 @@ pub enum Arch {
     Gru,
     /// Vision transformer: 7×7 patches, width 64, 2 pre-norm layers, 4 heads.
     Vit,
+    /// GAN of MLP players (generates digits; see `models::Gan`).
+    Gan,
+    /// DCGAN: transposed-convolution generator, strided-convolution discriminator.
+    Dcgan,
 }
 
 impl Arch {
@@ -42,7 +47,14 @@ impl Arch {
             Arch::Lstm => "lstm",
             Arch::Gru => "gru",
             Arch::Vit => "vit",
+            Arch::Gan => "gan",
+            Arch::Dcgan => "dcgan",
         }
+    }
+
+    /// Whether this is a generative adversarial network rather than a classifier.
+    pub fn is_gan(self) -> bool {
+        matches!(self, Arch::Gan | Arch::Dcgan)
     }
 }
 
@@ -84,7 +96,7 @@ impl ModelConfig {
                 Arch::SeedMlp => vec![10],
                 Arch::Mlp => vec![512, 256],
                 Arch::Rnn | Arch::Lstm | Arch::Gru => vec![128],
-                Arch::Lenet | Arch::Cnn | Arch::Vit => Vec::new(),
+                Arch::Lenet | Arch::Cnn | Arch::Vit | Arch::Gan | Arch::Dcgan => Vec::new(),
             },
             dropout: 0.0,
             dataset: "mnist".into(),
@@ -165,6 +177,8 @@ impl ReverserConfig {
 
 /// The `task` value that marks a reverse-task configuration.
 const REVERSE_TASK: &str = "reverse";
+/// The `task` value that marks a GAN configuration.
+const GAN_TASK: &str = "gan";
 
 /// Any model configuration a checkpoint can hold.
 #[derive(Clone, Debug, PartialEq)]
@@ -173,6 +187,8 @@ pub enum Config {
     Classifier(ModelConfig),
     /// The reverse-task transformer ([`super::Reverser`]).
     Reverser(ReverserConfig),
+    /// A generative adversarial network ([`super::Gan`]).
+    Gan(GanConfig),
 }
 
 impl Config {
@@ -180,15 +196,19 @@ impl Config {
     /// fields as they always were, a reverser's fields with `"task":"reverse"`.
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
-        struct Tagged<'a> {
+        struct Tagged<'a, C> {
             task: &'static str,
             #[serde(flatten)]
-            config: &'a ReverserConfig,
+            config: &'a C,
         }
         match self {
             Config::Classifier(c) => serde_json::to_string(c),
             Config::Reverser(c) => serde_json::to_string(&Tagged {
                 task: REVERSE_TASK,
+                config: c,
+            }),
+            Config::Gan(c) => serde_json::to_string(&Tagged {
+                task: GAN_TASK,
                 config: c,
             }),
         }
@@ -208,6 +228,9 @@ impl Config {
                 .map_err(invalid),
             Some(t) if t == REVERSE_TASK => serde_json::from_value(value)
                 .map(Config::Reverser)
+                .map_err(invalid),
+            Some(t) if t == GAN_TASK => serde_json::from_value(value)
+                .map(Config::Gan)
                 .map_err(invalid),
             Some(t) => Err(Error::Invalid(format!(
                 "the model configuration names an unknown task {t}"

@@ -28,6 +28,8 @@
 
 mod config;
 mod conv;
+mod dcgan;
+mod gan;
 mod mlp;
 mod recurrent;
 mod reverser;
@@ -38,6 +40,10 @@ use std::path::Path;
 
 pub use config::{Arch, Config, ModelConfig, ReverserConfig, normalize_name};
 pub use conv::{ToImage, cnn, lenet};
+pub use gan::{
+    DStep, Discriminator, GLoss, Gan, GanConfig, GanTrainer, GanTraining, Generator, Z_DIM,
+    discriminator_loss, generator_loss,
+};
 pub use mlp::{SeedMlp, mlp};
 pub use recurrent::RowReader;
 pub use reverser::{DIGITS, Reverser, SEP};
@@ -177,6 +183,12 @@ impl Classifier {
                     rng,
                 ))
             }
+            Arch::Gan | Arch::Dcgan => {
+                return Err(Error::Invalid(format!(
+                    "{} is a GAN, not a classifier: build it with models::Gan",
+                    config.arch.name()
+                )));
+            }
         };
         Ok(Classifier { config, net })
     }
@@ -206,12 +218,23 @@ impl Reverser {
     }
 }
 
+impl Gan {
+    /// Writes both players' `state_dict`s (`generator.*`, `discriminator.*`)
+    /// and the configuration (plus `metadata`) to a checkpoint that [`load`]
+    /// reads back.
+    pub fn save(&self, path: &Path, metadata: BTreeMap<String, String>) -> Result<()> {
+        save(path, self, &Config::Gan(self.config.clone()), metadata)
+    }
+}
+
 /// Any model a checkpoint can hold.
 pub enum Model {
     /// An image classifier (`matnet train --model ...`).
     Classifier(Classifier),
     /// The reverse-task transformer (`matnet train --task reverse`).
     Reverser(Reverser),
+    /// A generative adversarial network (`matnet train --model gan|dcgan`).
+    Gan(Gan),
 }
 
 impl Model {
@@ -221,6 +244,7 @@ impl Model {
         Ok(match config {
             Config::Classifier(c) => Model::Classifier(Classifier::new(c, seed)?),
             Config::Reverser(c) => Model::Reverser(Reverser::new(&c, &mut Rng::new(seed))),
+            Config::Gan(c) => Model::Gan(Gan::new(c, seed)?),
         })
     }
 
@@ -229,6 +253,7 @@ impl Model {
         match self {
             Model::Classifier(m) => Config::Classifier(m.config.clone()),
             Model::Reverser(m) => Config::Reverser(m.config.clone()),
+            Model::Gan(m) => Config::Gan(m.config.clone()),
         }
     }
 
@@ -236,6 +261,7 @@ impl Model {
         match self {
             Model::Classifier(m) => &m.net,
             Model::Reverser(m) => m,
+            Model::Gan(m) => m,
         }
     }
 
@@ -243,6 +269,7 @@ impl Model {
         match self {
             Model::Classifier(m) => &mut m.net,
             Model::Reverser(m) => m,
+            Model::Gan(m) => m,
         }
     }
 }
@@ -291,6 +318,22 @@ pub fn load_classifier(path: &Path) -> Result<Classifier> {
         Model::Reverser(_) => Err(Error::format(
             path,
             "holds the reverse-task transformer, not an image classifier",
+        )),
+        Model::Gan(_) => Err(Error::format(path, "holds a GAN, not an image classifier")),
+    }
+}
+
+/// [`load`] for a file that must hold a GAN.
+pub fn load_gan(path: &Path) -> Result<Gan> {
+    match load(path)? {
+        Model::Gan(m) => Ok(m),
+        Model::Classifier(_) => Err(Error::format(
+            path,
+            "holds an image classifier, not a GAN (train one with --model gan or dcgan)",
+        )),
+        Model::Reverser(_) => Err(Error::format(
+            path,
+            "holds the reverse-task transformer, not a GAN (train one with --model gan or dcgan)",
         )),
     }
 }
