@@ -1,10 +1,13 @@
 //! Helpers shared by the CLI test files: running the binary, checking a
-//! clean failure, and writing IDX and gzip bytes.
+//! clean failure, writing IDX and gzip bytes, and small checkpoints.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use matnet::Tensor;
 
 pub fn matnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_matnet"))
@@ -72,4 +75,29 @@ pub fn dataset(tag: &str, tweak: impl FnOnce(&Path)) -> PathBuf {
     }
     tweak(&dir);
     dir
+}
+
+pub const MLP_CONFIG: &str = r#"{"arch":"mlp","rows":28,"cols":28,"classes":10,"hidden":[16],"dropout":0.0,"dataset":"mnist","normalize":"unit"}"#;
+
+pub fn checkpoint(tag: &str, tensors: Vec<(String, Tensor)>) -> PathBuf {
+    checkpoint_with(tag, MLP_CONFIG, tensors)
+}
+
+pub fn checkpoint_with(tag: &str, config: &str, tensors: Vec<(String, Tensor)>) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "matnet-cli-{tag}-{}.safetensors",
+        std::process::id()
+    ));
+    let meta = BTreeMap::from([(matnet::io::CONFIG_KEY.to_string(), config.to_string())]);
+    matnet::io::checkpoint::save(&path, &tensors, &meta).unwrap();
+    path
+}
+
+pub fn good_tensors() -> Vec<(String, Tensor)> {
+    vec![
+        ("0.weight".into(), Tensor::zeros([16, 784])),
+        ("0.bias".into(), Tensor::zeros([16])),
+        ("2.weight".into(), Tensor::zeros([10, 16])),
+        ("2.bias".into(), Tensor::zeros([10])),
+    ]
 }

@@ -1,7 +1,11 @@
-//! Shared test helpers: finite-difference gradient checks and comparisons.
+//! Shared test helpers: finite-difference gradient checks, comparisons, and
+//! small checkpoints for the checkpoint tests.
 #![allow(dead_code)]
 
+use matnet::io::{self, CONFIG_KEY};
 use matnet::{Rng, Tensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// Σ out ⊙ r, accumulated in f64 so the finite differences are not drowned
 /// in f32 rounding.
@@ -159,6 +163,44 @@ pub fn usize_list(v: &serde_json::Value) -> Vec<usize> {
         .iter()
         .map(|d| d.as_u64().unwrap() as usize)
         .collect()
+}
+
+// ----- checkpoints (checkpoint.rs, checkpoint_errors.rs) ---------------------
+
+pub fn named(pairs: &[(&str, Tensor)]) -> Vec<(String, Tensor)> {
+    pairs
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect()
+}
+
+pub fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn bits(t: &Tensor) -> Vec<u32> {
+    t.to_vec().iter().map(|x| x.to_bits()).collect()
+}
+
+/// A two-layer MLP's parameters, PyTorch names, random values.
+pub fn mlp(seed: u64) -> Vec<(String, Tensor)> {
+    let mut rng = Rng::new(seed);
+    named(&[
+        ("fc1.weight", Tensor::randn([5, 4], 0.0, 1.0, &mut rng)),
+        ("fc1.bias", Tensor::randn([5], 0.0, 1.0, &mut rng)),
+        ("fc2.weight", Tensor::randn([2, 5], 0.0, 1.0, &mut rng)),
+        ("fc2.bias", Tensor::randn([2], 0.0, 1.0, &mut rng)),
+    ])
+}
+
+pub fn saved_mlp(dir: &Path) -> PathBuf {
+    let path = dir.join("model.safetensors");
+    let config = r#"{"layers":[4,5,2]}"#;
+    io::save(&path, &mlp(1), &meta(&[(CONFIG_KEY, config)])).unwrap();
+    path
 }
 
 /// Instantiates tests once per backend, like candle's `test_device!`:
