@@ -15,8 +15,9 @@ use std::arch::x86_64::*;
 /// shapes have n = 10..256, where a 48-wide tile wastes more lanes on the
 /// ragged last panel. Measured on a 2-core AVX-512 Xeon (L2 2 MiB per
 /// core), 1 thread: 512³ 165 GFLOP/s vs 111 for AVX2 6×16, 2048³ 156 vs
-/// 105; the MNIST MLP shapes 1.4-1.6× AVX2, except 64×256·(784×256)ᵀ,
-/// whose transposed B goes through the scalar B packing (equal to AVX2).
+/// 105; the MNIST MLP shapes 1.3-1.6× AVX2. 14×32 (28 accumulators,
+/// MC = 336) measured within 6% of 12×32 on all of these shapes, slower
+/// on most of them (2048³: 147 vs 156), so 12×32 stays.
 pub(super) struct Avx512x12x32;
 
 const MR: usize = 12;
@@ -63,6 +64,19 @@ impl Kernel for Avx512x12x32 {
             };
         }
         rows!(12 11 10 9 8 7 6 5 4 3 2 1);
+    }
+
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: isize, csb: isize, dst: *mut f32) {
+        // Transposed B (G·Wᵀ) through the scalar gather cost 26% on
+        // 64×256·(784×256)ᵀ (106 vs 144 GFLOP/s with the 8×8 transposes).
+        // SAFETY: forwarded; `GemmKernel::Avx512` requires AVX2+FMA too.
+        unsafe {
+            if rsb == 1 && csb != 1 && nc >= NR && kc >= 8 {
+                super::avx2::pack_b_colmajor::<Self>(kc, nc, b, csb, dst)
+            } else {
+                super::packing::pack_b_block::<Self>(kc, nc, b, rsb, csb, dst)
+            }
+        }
     }
 }
 

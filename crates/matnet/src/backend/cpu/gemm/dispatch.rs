@@ -37,7 +37,7 @@ impl GemmKernel {
         match self {
             GemmKernel::Portable => "none",
             GemmKernel::Avx2 => "avx2+fma",
-            GemmKernel::Avx512 => "avx512f",
+            GemmKernel::Avx512 => "avx512f+avx2+fma",
         }
     }
 
@@ -50,7 +50,13 @@ impl GemmKernel {
                 std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
             }
             #[cfg(target_arch = "x86_64")]
-            GemmKernel::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            // AVX2 too: the kernel borrows the AVX2 B-packing transpose
+            // (every AVX-512 CPU has it; the check keeps that a fact).
+            GemmKernel::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             GemmKernel::Avx2 | GemmKernel::Avx512 => false,
         }
