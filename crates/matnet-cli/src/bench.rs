@@ -139,6 +139,8 @@ struct Row {
     #[serde(flatten)]
     case: Case,
     threads: usize,
+    /// GEMM microkernel that ran (`portable`, `avx2`, `avx512`).
+    kernel: &'static str,
     gflops: f64,
     naive_gflops: Option<f64>,
 }
@@ -402,7 +404,11 @@ fn bench_matmul(
     );
     let mut rng = Rng::new(0);
     let mut rows = Vec::new();
+    // Read once per process (MATNET_KERNEL or CPU detection); a forced
+    // kernel the CPU lacks panics here, before any timing.
+    let kernel = gemm::try_gemm_kernel().map_err(anyhow::Error::msg)?.name();
     if !json {
+        println!("gemm kernel: {kernel}");
         println!(
             "{:<12} {:>16} {:>3} {:>10} {:>10} {:>8}",
             "name", "m×k×n", "thr", "GFLOP/s", "naive", "ratio"
@@ -497,6 +503,7 @@ fn bench_matmul(
             rows.push(Row {
                 case: c.clone(),
                 threads: t,
+                kernel,
                 gflops,
                 naive_gflops,
             });

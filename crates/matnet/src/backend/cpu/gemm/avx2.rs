@@ -63,7 +63,7 @@ impl Kernel for Avx2Fma6x16 {
         // SAFETY: forwarded; AVX2 checked by `sgemm`.
         unsafe {
             if rsb == 1 && csb != 1 && nc >= NR && kc >= 8 {
-                pack_b_colmajor(kc, nc, b, csb, dst)
+                pack_b_colmajor::<Self>(kc, nc, b, csb, dst)
             } else {
                 super::packing::pack_b_block::<Self>(kc, nc, b, rsb, csb, dst)
             }
@@ -117,17 +117,26 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 /// Packs B stored column-contiguous (`rsb == 1`, a transposed operand)
 /// with 8×8 register transposes: ~4× faster than the scalar gather,
 /// which matters for G·Wᵀ where B is packed once per call and reused
-/// by only m/MR tiles.
+/// by only m/MR tiles. Shared with the AVX-512 kernel (any `K::NR` that
+/// is a multiple of 8; every AVX-512 CPU also has AVX2).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pack_b_colmajor(kc: usize, nc: usize, b: *const f32, csb: isize, dst: *mut f32) {
-    let full = nc / NR;
+pub(super) unsafe fn pack_b_colmajor<K: Kernel>(
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    csb: isize,
+    dst: *mut f32,
+) {
+    let nr = K::NR;
+    debug_assert!(nr.is_multiple_of(8));
+    let full = nc / nr;
     let kc8 = kc / 8 * 8;
     for q in 0..full {
-        let src = b.wrapping_offset((q * NR) as isize * csb);
-        let d = dst.wrapping_add(q * kc * NR);
+        let src = b.wrapping_offset((q * nr) as isize * csb);
+        let d = dst.wrapping_add(q * kc * nr);
         // SAFETY: reads B(p, j) for p < kc, j < nc; writes the panel.
         unsafe {
-            for half in 0..2 {
+            for half in 0..nr / 8 {
                 let s = src.wrapping_offset((half * 8) as isize * csb);
                 for p0 in (0..kc8).step_by(8) {
                     let mut r = [_mm256_setzero_ps(); 8];
@@ -136,27 +145,27 @@ unsafe fn pack_b_colmajor(kc: usize, nc: usize, b: *const f32, csb: isize, dst: 
                     }
                     let t = transpose8(r);
                     for (i, ti) in t.iter().enumerate() {
-                        _mm256_storeu_ps(d.add((p0 + i) * NR + half * 8), *ti);
+                        _mm256_storeu_ps(d.add((p0 + i) * nr + half * 8), *ti);
                     }
                 }
             }
             for p in kc8..kc {
-                for j in 0..NR {
-                    *d.add(p * NR + j) = *src.offset(j as isize * csb).add(p);
+                for j in 0..nr {
+                    *d.add(p * nr + j) = *src.offset(j as isize * csb).add(p);
                 }
             }
         }
     }
-    if !nc.is_multiple_of(NR) {
+    if !nc.is_multiple_of(nr) {
         // SAFETY: forwarded for the ragged last panel.
         unsafe {
-            super::packing::pack_b_block::<Avx2Fma6x16>(
+            super::packing::pack_b_block::<K>(
                 kc,
-                nc % NR,
-                b.wrapping_offset((full * NR) as isize * csb),
+                nc % nr,
+                b.wrapping_offset((full * nr) as isize * csb),
                 1,
                 csb,
-                dst.wrapping_add(full * kc * NR),
+                dst.wrapping_add(full * kc * nr),
             )
         };
     }

@@ -29,17 +29,22 @@
 //! price is that every thread packs the shared operand (A when splitting
 //! columns) itself: ≤ 2/n of the work, which measured 1.9× on 256³-1024³.
 //!
-//! The microkernel is chosen at run time: AVX2+FMA 6×16 on x86_64 CPUs that
-//! have it, otherwise a portable scalar kernel the compiler auto-vectorizes.
-//! Another kernel (other MR/NR, e.g. AVX-512) only needs a `Kernel` impl
-//! and one more line in [`sgemm`]'s dispatch.
+//! The microkernel is chosen once per process (see [`GemmKernel`]): the
+//! AVX-512F 12×32 kernel where the CPU has it, else AVX2+FMA 6×16, else a
+//! portable scalar kernel the compiler auto-vectorizes. `MATNET_KERNEL`
+//! forces one of them. Another kernel only needs a `Kernel` impl and one
+//! more arm in [`run_kernel`].
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod dispatch;
 mod driver;
 mod packing;
 mod portable;
 
+pub use dispatch::{GemmKernel, gemm_kernel, gemm_kernel_name, try_gemm_kernel};
 use driver::run;
 use packing::{pack_a_block, pack_b_block};
 
@@ -175,7 +180,7 @@ pub unsafe fn sgemm(
         accumulate,
     };
     // SAFETY: forwarded from the caller.
-    unsafe { multiply(&p, threads, false) };
+    unsafe { multiply(&p, threads, None) };
 }
 
 /// [`sgemm`] forced onto the portable (non-SIMD-intrinsics) kernel. Exists
@@ -217,14 +222,68 @@ pub unsafe fn sgemm_portable(
         accumulate,
     };
     // SAFETY: forwarded from the caller.
-    unsafe { multiply(&p, threads, true) };
+    unsafe { multiply(&p, threads, Some(GemmKernel::Portable)) };
 }
 
-/// The product `p` on the best kernel this CPU has, or on the portable one.
+/// [`sgemm`] on the given kernel, whatever `MATNET_KERNEL` says, and
+/// without the plain-loop shortcut for tiny products, so tests reach every
+/// kernel on every shape.
+///
+/// # Panics
+/// If `kernel` is not available on this CPU (see [`GemmKernel::available`]).
 ///
 /// # Safety
-/// As [`sgemm`], for the operands `p` describes.
-unsafe fn multiply(p: &Problem, threads: usize, portable_only: bool) {
+/// Same as [`sgemm`].
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_with_kernel(
+    kernel: GemmKernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    accumulate: bool,
+    threads: usize,
+) {
+    assert!(
+        kernel.available(),
+        "sgemm: the {} kernel needs CPU features this machine lacks",
+        kernel.name()
+    );
+    let p = Problem {
+        m,
+        n,
+        k,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        c,
+        rsc,
+        csc,
+        accumulate,
+    };
+    // SAFETY: forwarded from the caller; availability asserted above.
+    unsafe { multiply(&p, threads, Some(kernel)) };
+}
+
+/// The product `p` on `forced`, or on the process-wide kernel (with the
+/// tiny-product shortcut) when `None`.
+///
+/// # Safety
+/// As [`sgemm`], for the operands `p` describes; a forced kernel must be
+/// available.
+unsafe fn multiply(p: &Problem, threads: usize, forced: Option<GemmKernel>) {
     if p.m == 0 || p.n == 0 {
         return;
     }
@@ -233,9 +292,9 @@ unsafe fn multiply(p: &Problem, threads: usize, portable_only: bool) {
         unsafe { zero_c(p) };
         return;
     }
-    if portable_only {
+    if let Some(kernel) = forced {
         // SAFETY: forwarded from the caller.
-        unsafe { run::<portable::Portable4x8>(p, threads) };
+        unsafe { run_kernel(kernel, p, threads) };
         return;
     }
     // Tiny products: the blocked path has ~130 ns of fixed cost (dispatch,
@@ -262,16 +321,27 @@ unsafe fn multiply(p: &Problem, threads: usize, portable_only: bool) {
         };
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: features checked above; pointers forwarded.
-            unsafe { run::<avx2::Avx2Fma6x16>(p, threads) };
-            return;
+    // SAFETY: forwarded; `gemm_kernel` only returns available kernels.
+    unsafe { run_kernel(gemm_kernel(), p, threads) };
+}
+
+/// Runs `p` on `kernel`.
+///
+/// # Safety
+/// As [`sgemm`]; `kernel` must be available on this CPU.
+unsafe fn run_kernel(kernel: GemmKernel, p: &Problem, threads: usize) {
+    // SAFETY (all arms): forwarded; the caller checked availability.
+    match kernel {
+        GemmKernel::Portable => unsafe { run::<portable::Portable4x8>(p, threads) },
+        #[cfg(target_arch = "x86_64")]
+        GemmKernel::Avx2 => unsafe { run::<avx2::Avx2Fma6x16>(p, threads) },
+        #[cfg(target_arch = "x86_64")]
+        GemmKernel::Avx512 => unsafe { run::<avx512::Avx512x12x32>(p, threads) },
+        #[cfg(not(target_arch = "x86_64"))]
+        GemmKernel::Avx2 | GemmKernel::Avx512 => {
+            unreachable!("x86 kernels are never available off x86_64")
         }
     }
-    // SAFETY: forwarded from the caller.
-    unsafe { run::<portable::Portable4x8>(p, threads) };
 }
 
 /// Reference: plain i-j-p triple loop, f32 accumulation. Same layout

@@ -1,0 +1,255 @@
+//! Every GEMM kernel (portable, AVX2, AVX-512) forced through
+//! `sgemm_with_kernel` against an f64-accumulated reference on odd shapes
+//! and layouts. A kernel the CPU lacks is skipped with a printed note.
+
+use matnet::backend::kernels::{GemmKernel, sgemm_with_kernel};
+
+/// Deterministic xorshift fill in [-1, 1).
+fn fill(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// One product: shapes, operand transposes, C layout and mode.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    /// A stored k×m row-major, used transposed.
+    ta: bool,
+    /// B stored n×k row-major, used transposed.
+    tb: bool,
+    /// C column-major instead of row-major.
+    c_col: bool,
+    /// Extra padding on the leading dimensions of A, B and C (strided views).
+    pad: usize,
+    accumulate: bool,
+    threads: usize,
+}
+
+fn check(kernel: GemmKernel, t: Case) {
+    let Case { m, n, k, pad, .. } = t;
+    // Operands live in padded buffers: leading dimension = logical + pad.
+    let (a_rows, a_ld) = if t.ta { (k, m + pad) } else { (m, k + pad) };
+    let (b_rows, b_ld) = if t.tb { (n, k + pad) } else { (k, n + pad) };
+    let a = fill(a_rows * a_ld, (m * 31 + k * 7 + 1) as u64);
+    let b = fill(b_rows * b_ld, (n * 17 + k * 3 + 2) as u64);
+    let (rsa, csa) = if t.ta {
+        (1, a_ld as isize)
+    } else {
+        (a_ld as isize, 1)
+    };
+    let (rsb, csb) = if t.tb {
+        (1, b_ld as isize)
+    } else {
+        (b_ld as isize, 1)
+    };
+    let (c_len, rsc, csc) = if t.c_col {
+        ((m + pad) * n, 1, (m + pad) as isize)
+    } else {
+        (m * (n + pad), (n + pad) as isize, 1)
+    };
+    let c0 = fill(c_len, (m + n + k) as u64);
+    let mut c = if t.accumulate {
+        c0.clone()
+    } else {
+        // Without accumulate C must never be read: NaN would leak through.
+        vec![f32::NAN; c_len]
+    };
+    // SAFETY: buffers hold every element the strides above address.
+    unsafe {
+        sgemm_with_kernel(
+            kernel,
+            m,
+            n,
+            k,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            c.as_mut_ptr(),
+            rsc,
+            csc,
+            t.accumulate,
+            t.threads,
+        )
+    };
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f64;
+            let mut mag = 0.0f64;
+            for p in 0..k {
+                let x = a[(i as isize * rsa + p as isize * csa) as usize] as f64
+                    * b[(p as isize * rsb + j as isize * csb) as usize] as f64;
+                s += x;
+                mag += x.abs();
+            }
+            let at = (i as isize * rsc + j as isize * csc) as usize;
+            if t.accumulate {
+                s += c0[at] as f64;
+                mag += (c0[at] as f64).abs();
+            }
+            let got = c[at] as f64;
+            let tol = 1e-5 * (mag + 1.0) * (k as f64).sqrt().max(1.0);
+            assert!(
+                (got - s).abs() <= tol,
+                "{} kernel, {t:?}: C[{i},{j}] = {got}, expected {s} (tol {tol})",
+                kernel.name()
+            );
+        }
+    }
+    // Padding between C elements must be untouched.
+    if t.pad > 0 {
+        for (idx, v) in c.iter().enumerate() {
+            let (i, j) = if t.c_col {
+                (idx % (m + pad), idx / (m + pad))
+            } else {
+                (idx / (n + pad), idx % (n + pad))
+            };
+            if i >= m || j >= n {
+                let expected = if t.accumulate { c0[idx] } else { f32::NAN };
+                assert!(
+                    v.to_bits() == expected.to_bits(),
+                    "{} kernel, {t:?}: padding at {idx} overwritten",
+                    kernel.name()
+                );
+            }
+        }
+    }
+}
+
+/// Runs `f` for each kernel this CPU has, printing the ones it lacks.
+fn each_kernel(f: impl Fn(GemmKernel)) {
+    for kernel in GemmKernel::ALL {
+        if kernel.available() {
+            f(kernel);
+        } else {
+            println!(
+                "{}: skipped: no {}",
+                kernel.name(),
+                kernel.required_feature()
+            );
+        }
+    }
+}
+
+/// Small deterministic PRNG for sampling shapes.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn plain(m: usize, n: usize, k: usize) -> Case {
+    Case {
+        m,
+        n,
+        k,
+        ta: false,
+        tb: false,
+        c_col: false,
+        pad: 0,
+        accumulate: false,
+        threads: 1,
+    }
+}
+
+#[test]
+fn every_m_and_n_up_to_70() {
+    each_kernel(|kernel| {
+        for m in 1..=70 {
+            for n in 1..=70 {
+                let k = 1 + (m * 7 + n * 3) % 37;
+                check(kernel, plain(m, n, k));
+            }
+        }
+    });
+}
+
+#[test]
+fn every_k_up_to_70_and_deep_k() {
+    each_kernel(|kernel| {
+        for k in (1..=70).chain([255, 256, 257, 300, 511, 513, 600]) {
+            check(kernel, plain(13, 33, k));
+            check(kernel, plain(25, 47, k));
+        }
+    });
+}
+
+#[test]
+fn sampled_transposes_strides_and_modes() {
+    each_kernel(|kernel| {
+        let mut rng = Lcg(kernel as u64 + 7);
+        for _ in 0..300 {
+            let t = Case {
+                m: 1 + rng.below(70),
+                n: 1 + rng.below(70),
+                k: 1 + rng.below(600),
+                ta: rng.below(2) == 1,
+                tb: rng.below(2) == 1,
+                c_col: rng.below(3) == 0,
+                pad: [0, 0, 3, 17][rng.below(4)],
+                accumulate: rng.below(2) == 1,
+                threads: 1 + rng.below(3),
+            };
+            check(kernel, t);
+        }
+    });
+}
+
+#[test]
+fn block_edges_with_threads() {
+    // Shapes around each kernel's MR/NR/KC/MC so full, ragged and
+    // multi-block paths (and the packed-A/B decisions) are all taken.
+    each_kernel(|kernel| {
+        for &(m, n, k) in &[
+            (12, 32, 256),
+            (13, 33, 257),
+            (97, 65, 300),
+            (200, 131, 520),
+            (385, 70, 129),
+            (70, 1, 600),
+            (1, 70, 600),
+            (64, 10, 784),
+        ] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for accumulate in [false, true] {
+                    let t = Case {
+                        ta,
+                        tb,
+                        accumulate,
+                        threads: 2,
+                        ..plain(m, n, k)
+                    };
+                    check(kernel, t);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn names_round_trip_and_default_is_available() {
+    for kernel in GemmKernel::ALL {
+        assert_eq!(GemmKernel::from_name(kernel.name()), Some(kernel));
+    }
+    assert_eq!(GemmKernel::from_name("sse"), None);
+    assert!(GemmKernel::best_available().available());
+    assert!(matnet::backend::kernels::gemm_kernel().available());
+}
