@@ -114,3 +114,10 @@ pub fn try_gemm_kernel() -> Result<GemmKernel, String> {
 pub fn gemm_kernel_name() -> &'static str {
     gemm_kernel().name()
 }
+
+/// True when `MATNET_KERNEL` chose the kernel: then every product uses it,
+/// whatever its shape.
+pub(super) fn kernel_forced() -> bool {
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("MATNET_KERNEL").is_some())
+}
