@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{checkpoint, dataset, fails, good_tensors, gz, idx, matnet};
+use common::{checkpoint, dataset, fails, good_tensors, gz, idx, matnet, mnist_data};
 
 use matnet::Tensor;
 
@@ -191,10 +191,7 @@ fn not_a_checkpoint() {
 
 #[test]
 fn same_seed_same_numbers_on_any_thread_count() {
-    let Some(data) = std::env::var_os("MATNET_DATA")
-        .filter(|d| Path::new(d).join("train-images-idx3-ubyte.gz").exists())
-    else {
-        println!("skipped: MATNET_DATA not set or MNIST files missing");
+    let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
     let run = |tag: &str, threads: &str| {
@@ -256,10 +253,7 @@ fn user_style_png(digit: &[u8], path: &Path) {
 
 #[test]
 fn predict_reads_a_user_drawn_digit() {
-    let Some(data) = std::env::var_os("MATNET_DATA")
-        .filter(|d| Path::new(d).join("t10k-images-idx3-ubyte.gz").exists())
-    else {
-        println!("skipped: MATNET_DATA not set or MNIST files missing");
+    let Some(data) = mnist_data("t10k-images-idx3-ubyte.gz") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("matnet-cli-predict-{}", std::process::id()));

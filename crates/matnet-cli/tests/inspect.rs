@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{checkpoint, checkpoint_with, fails, good_tensors, matnet};
+use common::{checkpoint, checkpoint_with, fails, good_tensors, matnet, mnist_data};
 
 use matnet::Tensor;
 
@@ -157,10 +157,7 @@ fn inspect_on_bad_input() {
 
 #[test]
 fn train_lenet_with_augmentation_then_inspect() {
-    let Some(data) = std::env::var_os("MATNET_DATA")
-        .filter(|d| Path::new(d).join("train-images-idx3-ubyte.gz").exists())
-    else {
-        println!("skipped: MATNET_DATA not set or MNIST files missing");
+    let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("matnet-cli-augment-{}", std::process::id()));
@@ -208,10 +205,7 @@ fn train_lenet_with_augmentation_then_inspect() {
 /// the 4×4 patches receives.
 #[test]
 fn train_vit_then_inspect_attention() {
-    let Some(data) = std::env::var_os("MATNET_DATA")
-        .filter(|d| Path::new(d).join("train-images-idx3-ubyte.gz").exists())
-    else {
-        println!("skipped: MATNET_DATA not set or MNIST files missing");
+    let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("matnet-cli-vit-{}", std::process::id()));

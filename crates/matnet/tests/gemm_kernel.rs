@@ -1,7 +1,7 @@
 //! `sgemm` against an f64-accumulated reference over many shapes, layouts
 //! and options.
 
-use matnet::backend::kernels::{naive_sgemm, sgemm, sgemm_portable};
+use matnet::backend::kernels::{GemmKernel, naive_sgemm, sgemm, sgemm_with_kernel};
 
 /// Deterministic xorshift fill in [-1, 1).
 fn fill(len: usize, seed: u64) -> Vec<f32> {
@@ -99,7 +99,8 @@ fn check_with(s: Spec, which: Impl) {
                 s.accumulate,
                 s.threads,
             ),
-            Impl::Portable => sgemm_portable(
+            Impl::Portable => sgemm_with_kernel(
+                GemmKernel::Portable,
                 m,
                 n,
                 k,

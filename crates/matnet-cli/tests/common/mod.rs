@@ -101,3 +101,13 @@ pub fn good_tensors() -> Vec<(String, Tensor)> {
         ("2.bias".into(), Tensor::zeros([10])),
     ]
 }
+
+/// The MNIST directory from `MATNET_DATA` when it holds `file`; otherwise
+/// prints why the calling test is skipped and returns `None`.
+pub fn mnist_data(file: &str) -> Option<std::ffi::OsString> {
+    let data = std::env::var_os("MATNET_DATA").filter(|d| Path::new(d).join(file).exists());
+    if data.is_none() {
+        println!("skipped: MATNET_DATA not set or MNIST files missing");
+    }
+    data
+}

@@ -184,48 +184,6 @@ pub unsafe fn sgemm(
     unsafe { multiply(&p, threads, None) };
 }
 
-/// [`sgemm`] forced onto the portable (non-SIMD-intrinsics) kernel. Exists
-/// so the fallback used on non-x86_64 or pre-AVX2 CPUs is tested everywhere.
-///
-/// # Safety
-/// Same as [`sgemm`].
-#[doc(hidden)]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm_portable(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: *const f32,
-    rsa: isize,
-    csa: isize,
-    b: *const f32,
-    rsb: isize,
-    csb: isize,
-    c: *mut f32,
-    rsc: isize,
-    csc: isize,
-    accumulate: bool,
-    threads: usize,
-) {
-    let p = Problem {
-        m,
-        n,
-        k,
-        a,
-        rsa,
-        csa,
-        b,
-        rsb,
-        csb,
-        c,
-        rsc,
-        csc,
-        accumulate,
-    };
-    // SAFETY: forwarded from the caller.
-    unsafe { multiply(&p, threads, Some(GemmKernel::Portable)) };
-}
-
 /// [`sgemm`] on the given kernel, whatever `MATNET_KERNEL` says, and
 /// without the plain-loop shortcut for tiny products, so tests reach every
 /// kernel on every shape.
