@@ -328,12 +328,16 @@ fn bench_conv(json: bool) -> anyhow::Result<()> {
     use matnet::backend::kernels as conv;
     use matnet::ops::conv::{Conv2dParams, ConvGeom, ConvShape};
     let mut rng = Rng::new(0);
-    // (name, [N, C, H, W], [O, kh], padding)
+    // (name, [N, C, H, W], [O, kh], padding, stride); the DCGAN
+    // discriminator's layers are also its generator's transposed ones
+    // (whose forward pass is grad_x here).
     let layers = [
-        ("cnn.conv1", [64, 1, 28, 28], [32, 3], 0),
-        ("cnn.conv2", [64, 32, 26, 26], [64, 3], 0),
-        ("lenet.conv1", [64, 1, 28, 28], [6, 5], 2),
-        ("lenet.conv2", [64, 6, 14, 14], [16, 5], 0),
+        ("cnn.conv1", [64, 1, 28, 28], [32, 3], 0, 1),
+        ("cnn.conv2", [64, 32, 26, 26], [64, 3], 0, 1),
+        ("lenet.conv1", [64, 1, 28, 28], [6, 5], 2, 1),
+        ("lenet.conv2", [64, 6, 14, 14], [16, 5], 0, 1),
+        ("dcgan.conv1", [64, 1, 28, 28], [64, 4], 1, 2),
+        ("dcgan.conv2", [64, 64, 14, 14], [128, 4], 1, 2),
     ];
     if !json {
         println!(
@@ -348,9 +352,10 @@ fn bench_conv(json: bool) -> anyhow::Result<()> {
         );
     }
     let mut rows = Vec::new();
-    for (name, [n, c, h, w], [o, k], pad) in layers {
+    for (name, [n, c, h, w], [o, k], pad, stride) in layers {
         let p = Conv2dParams {
             padding: (pad, pad),
+            stride: (stride, stride),
             ..Default::default()
         };
         let s = ConvShape {

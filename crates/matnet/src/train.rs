@@ -91,7 +91,9 @@ impl Player {
                 "training diverged: the loss became {l}"
             )));
         }
-        let mut grads = loss.backward();
+        // Only this player's gradients: rules that lead elsewhere (the
+        // other player's weights) are skipped.
+        let mut grads = loss.backward_for(&self.params);
         if let Some(max) = self.clip {
             clip_grad_norm(&mut grads, &self.params, max);
         }

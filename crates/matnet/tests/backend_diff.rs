@@ -237,6 +237,18 @@ fn reductions(d: &mut Diff, g: &mut Gen) {
             ]
         },
     );
+    // Batch-norm shaped and large enough that the CPU splits the work
+    // between threads: a per-channel sum read in place, a broadcast add.
+    let (n, c) = (g.size(16, 20), g.size(4, 6));
+    let big = g.strided(&[n, c, 32, 64]);
+    let shift = g.strided(&[1, c, 1, 1]);
+    d.check(
+        &["reduce", "binary"],
+        "per-channel sum and broadcast add, [N, C, 32, 64]",
+        &[big, shift],
+        SUM,
+        |x| vec![x[0].sum(&[0, 2, 3], true), x[0].add(&x[1])],
+    );
     d.check(
         &["reduce"],
         &format!("max/argmax over {dim}"),
@@ -366,7 +378,61 @@ fn convolution(d: &mut Diff, g: &mut Gen) {
     let (h, w) = (g.size(3, 7), g.size(3, 7));
     let (mut p, k) = conv_params(g, h, w);
     p.groups = groups;
-    let (c, o) = (groups * cg, groups * og);
+    let x = conv_and_transpose(d, g, [n, cg, og, h, w], p, k);
+    // Many images of a small map at the DCGAN's kernel 4, stride 2,
+    // padding 1: the CPU unfolds several images side by side per product
+    // (and a shorter last run).
+    let dcgan = Conv2dParams {
+        stride: (2, 2),
+        padding: (1, 1),
+        groups: g.size(1, 2),
+        ..Default::default()
+    };
+    let (n2, side, cg2, og2) = (g.size(9, 20), g.size(4, 8), g.size(1, 3), g.size(1, 3));
+    conv_and_transpose(d, g, [n2, cg2, og2, side, side], dcgan, (4, 4));
+    let geom = ConvGeom::new((h, w), k, &p);
+    d.check(
+        &["im2col", "col2im"],
+        &format!("im2col/col2im {geom:?}"),
+        std::slice::from_ref(&x),
+        SUM,
+        |x| {
+            let v = vars(x);
+            let cols = v[0].im2col(geom);
+            let mut out = grads(&cols, &v);
+            out.extend([cols.col2im(geom), cols]);
+            out
+        },
+    );
+    let (kp, sp) = (
+        (g.size(1, 3).min(h), g.size(1, 3).min(w)),
+        (g.size(1, 2), g.size(1, 2)),
+    );
+    d.check(
+        &["max_pool2d", "max_unpool2d"],
+        &format!("max_pool2d {kp:?} stride {sp:?}"),
+        &[x],
+        EW,
+        |x| {
+            let v = vars(x);
+            let (y, idx) = v[0].max_pool2d_with_indices(kp, sp);
+            let mut out = grads(&y, &v);
+            out.extend([y.max_unpool2d(&idx, (h, w)), y, idx]);
+            out
+        },
+    );
+}
+
+/// conv2d and conv_transpose2d with their gradients on `[n, groups·cg, h, w]`
+/// inputs (`og` output channels per group); returns the input.
+fn conv_and_transpose(
+    d: &mut Diff,
+    g: &mut Gen,
+    [n, cg, og, h, w]: [usize; 5],
+    p: Conv2dParams,
+    k: (usize, usize),
+) -> Input {
+    let (c, o) = (p.groups * cg, p.groups * og);
     let x = g.strided(&[n, c, h, w]);
     let wt = g.strided(&[o, cg, k.0, k.1]);
     d.check(
@@ -401,37 +467,7 @@ fn convolution(d: &mut Diff, g: &mut Gen) {
             out
         },
     );
-    let geom = ConvGeom::new((h, w), k, &p);
-    d.check(
-        &["im2col", "col2im"],
-        &format!("im2col/col2im {geom:?}"),
-        std::slice::from_ref(&x),
-        SUM,
-        |x| {
-            let v = vars(x);
-            let cols = v[0].im2col(geom);
-            let mut out = grads(&cols, &v);
-            out.extend([cols.col2im(geom), cols]);
-            out
-        },
-    );
-    let (kp, sp) = (
-        (g.size(1, 3).min(h), g.size(1, 3).min(w)),
-        (g.size(1, 2), g.size(1, 2)),
-    );
-    d.check(
-        &["max_pool2d", "max_unpool2d"],
-        &format!("max_pool2d {kp:?} stride {sp:?}"),
-        &[x],
-        EW,
-        |x| {
-            let v = vars(x);
-            let (y, idx) = v[0].max_pool2d_with_indices(kp, sp);
-            let mut out = grads(&y, &v);
-            out.extend([y.max_unpool2d(&idx, (h, w)), y, idx]);
-            out
-        },
-    );
+    x
 }
 
 fn recurrent(d: &mut Diff, g: &mut Gen) {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use super::{BinaryOp, Gradients, Op, UnaryOp, no_grad};
 use crate::ops::conv::conv2d_weight_grad;
 use crate::ops::recurrent::{lstm_cell_grads, lstm_layer_grads};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, TensorId};
 
 impl Tensor {
     /// Gradients of this scalar with respect to every variable it depends on.
@@ -32,6 +32,35 @@ impl Tensor {
     /// Backpropagates a given output gradient (the vector in a
     /// vector-Jacobian product) of this tensor's shape.
     pub fn backward_with(&self, grad: Tensor) -> Gradients {
+        self.backpropagate(grad, None)
+    }
+
+    /// Gradients of this scalar with respect to `targets` only: a gradient
+    /// rule runs only where it leads to one of them. A GAN's generator
+    /// step sends its loss back through the discriminator to reach the
+    /// generator; this skips the discriminator's own weight gradients
+    /// (a third of its backward products), which that step would discard.
+    ///
+    /// ```
+    /// use matnet::Tensor;
+    /// let a = Tensor::from_vec(vec![2.0], [1]).requires_grad();
+    /// let b = Tensor::from_vec(vec![3.0], [1]).requires_grad();
+    /// let grads = a.mul(&b).sum_all().backward_for(&[a.clone()]);
+    /// assert_eq!(grads.get(&a).unwrap().to_vec(), vec![3.0]);
+    /// assert!(grads.get(&b).is_none());
+    /// ```
+    pub fn backward_for(&self, targets: &[Tensor]) -> Gradients {
+        assert_eq!(
+            self.numel(),
+            1,
+            "backward_for: called on a tensor of shape {:?}; reduce it to a scalar first",
+            self.shape()
+        );
+        let targets: HashSet<TensorId> = targets.iter().map(Tensor::id).collect();
+        self.backpropagate(self.ones_like(), Some(&targets))
+    }
+
+    fn backpropagate(&self, grad: Tensor, targets: Option<&HashSet<TensorId>>) -> Gradients {
         assert_eq!(
             grad.shape(),
             self.shape(),
@@ -44,8 +73,26 @@ impl Tensor {
         if !self.tracks_grad() {
             return grads;
         }
+        let order = topological_order(self);
+        // With targets: the nodes on a path to one of them (inputs come
+        // before the nodes that use them in `order`).
+        let on_path: Option<HashSet<TensorId>> = targets.map(|targets| {
+            let mut on_path = HashSet::new();
+            for node in &order {
+                let leads = targets.contains(&node.id())
+                    || node
+                        .op()
+                        .is_some_and(|op| op.inputs().iter().any(|i| on_path.contains(&i.id())));
+                if leads {
+                    on_path.insert(node.id());
+                }
+            }
+            on_path
+        });
+        let needs =
+            |t: &Tensor| t.tracks_grad() && on_path.as_ref().is_none_or(|p| p.contains(&t.id()));
         grads.insert(self.id(), grad);
-        for node in topological_order(self).iter().rev() {
+        for node in order.iter().rev() {
             let Some(g) = grads.take(node.id()) else {
                 continue;
             };
@@ -55,10 +102,10 @@ impl Tensor {
                 continue;
             };
             let inputs = op.inputs();
-            let gis = super::profile::time_backward(node, op, || input_grads(op, node, &g));
+            let gis = super::profile::time_backward(node, op, || input_grads(op, node, &g, &needs));
             for (input, gi) in inputs.iter().zip(gis) {
                 if let Some(gi) = gi
-                    && input.tracks_grad()
+                    && needs(input)
                 {
                     grads.accumulate(input.id(), gi);
                 }
@@ -97,18 +144,32 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
 }
 
 /// The gradient of each input of `op` (in `op.inputs()` order), given the
-/// op's output `out` and the gradient `g` arriving at it.
-fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
+/// op's output `out` and the gradient `g` arriving at it; `None` (or a
+/// gradient the caller drops) where `needs` says an input wants none.
+fn input_grads(
+    op: &Op,
+    out: &Tensor,
+    g: &Tensor,
+    needs: &dyn Fn(&Tensor) -> bool,
+) -> Vec<Option<Tensor>> {
     match op {
         Op::Binary(a, b, kind) => {
-            let (ga, gb) = match kind {
-                BinaryOp::Add => (g.clone(), g.clone()),
-                BinaryOp::Sub => (g.clone(), g.neg()),
-                BinaryOp::Mul => (g.mul(b), g.mul(a)),
+            let ga = needs(a).then(|| match kind {
+                BinaryOp::Add | BinaryOp::Sub => g.clone(),
+                BinaryOp::Mul => g.mul(b),
+                BinaryOp::Div => g.div(b),
+            });
+            let gb = needs(b).then(|| match kind {
+                BinaryOp::Add => g.clone(),
+                BinaryOp::Sub => g.neg(),
+                BinaryOp::Mul => g.mul(a),
                 // d(a/b)/db = -a/b² = -out/b
-                BinaryOp::Div => (g.div(b), g.mul(out).div(b).neg()),
-            };
-            vec![Some(ga.sum_to(a.shape())), Some(gb.sum_to(b.shape()))]
+                BinaryOp::Div => g.mul(out).div(b).neg(),
+            });
+            vec![
+                ga.map(|ga| ga.sum_to(a.shape())),
+                gb.map(|gb| gb.sum_to(b.shape())),
+            ]
         }
         Op::Unary(x, kind) => {
             let gx = match kind {
@@ -145,8 +206,7 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
         Op::Matmul(a, b) => {
             // Skip the product for an operand that needs no gradient (the
             // input images of a first layer): it is a full GEMM.
-            let (ga, gb) =
-                crate::ops::matmul::matmul_grads(a, b, g, a.tracks_grad(), b.tracks_grad());
+            let (ga, gb) = crate::ops::matmul::matmul_grads(a, b, g, needs(a), needs(b));
             vec![ga, gb]
         }
         Op::Sum(x, dims) => {
@@ -201,12 +261,12 @@ fn input_grads(op: &Op, out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
         // conv2d and conv_transpose2d are each other's input gradient; the
         // weight gradient correlates the input with the output gradient.
         Op::Conv2d(x, w, s) => vec![
-            x.tracks_grad().then(|| g.conv_transpose2d_op(w, *s)),
-            w.tracks_grad().then(|| conv2d_weight_grad(x, g, s)),
+            needs(x).then(|| g.conv_transpose2d_op(w, *s)),
+            needs(w).then(|| conv2d_weight_grad(x, g, s)),
         ],
         Op::ConvTranspose2d(x, w, s) => vec![
-            x.tracks_grad().then(|| g.conv2d_op(w, *s)),
-            w.tracks_grad().then(|| conv2d_weight_grad(g, x, s)),
+            needs(x).then(|| g.conv2d_op(w, *s)),
+            needs(w).then(|| conv2d_weight_grad(g, x, s)),
         ],
         Op::LstmCell(gates, c) => {
             let (ga, gc) = lstm_cell_grads(gates, c, g);

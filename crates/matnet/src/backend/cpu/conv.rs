@@ -20,6 +20,8 @@
 //! whole products (no hand-off per product, no shared packing); a batch of
 //! one image falls back to threads inside the GEMM.
 
+use std::ops::Range;
+
 use super::{SendPtr, gemm, threads, vec_written_by};
 use crate::params::{ConvGeom, ConvShape};
 
@@ -37,16 +39,18 @@ pub(super) fn valid_range(out: usize, stride: usize, off: isize, size: usize) ->
     (lo, (hi as usize).clamp(lo, out))
 }
 
-/// One image `[C, H, W]` → columns `[C·kh·kw, OH·OW]`; every entry of `dst`
-/// is written (zeros in the padding), so it may hold anything before.
-fn im2col_image(img: &[f32], c: usize, g: &ConvGeom, dst: &mut [f32]) {
+/// One image `[C, H, W]` → columns `[C·kh·kw, OH·OW]`, row `r` starting at
+/// `dst[r·ld]` (`ld > OH·OW` when a chunk's images sit side by side); every
+/// entry of those rows is written (zeros in the padding), so `dst` may hold
+/// anything before.
+fn im2col_image(img: &[f32], c: usize, g: &ConvGeom, dst: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let l = oh * ow;
     for ch in 0..c {
         let plane = &img[ch * g.h * g.w..][..g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &mut dst[((ch * g.kh + ki) * g.kw + kj) * l..][..l];
+                let row = &mut dst[((ch * g.kh + ki) * g.kw + kj) * ld..][..l];
                 let off = (kj * g.dw) as isize - g.pw as isize;
                 let (lo, hi) = valid_range(ow, g.sw, off, g.w);
                 for y in 0..oh {
@@ -63,8 +67,11 @@ fn im2col_image(img: &[f32], c: usize, g: &ConvGeom, dst: &mut [f32]) {
                         let s0 = (lo as isize + off) as usize;
                         r[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
                     } else {
-                        for (xo, v) in r[lo..hi].iter_mut().enumerate() {
-                            *v = src[((xo + lo) * g.sw).wrapping_add_signed(off)];
+                        // Iterators rather than indexing: no bounds check
+                        // per element (this loop was a tenth of a DCGAN step).
+                        let s0 = (lo * g.sw).wrapping_add_signed(off);
+                        for (v, &x) in r[lo..hi].iter_mut().zip(src[s0..].iter().step_by(g.sw)) {
+                            *v = x;
                         }
                     }
                 }
@@ -73,16 +80,16 @@ fn im2col_image(img: &[f32], c: usize, g: &ConvGeom, dst: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col_image`]: adds columns `[C·kh·kw, OH·OW]` into the
-/// pixels `[C, H, W]` they came from.
-fn col2im_image(cols: &[f32], c: usize, g: &ConvGeom, img: &mut [f32]) {
+/// The adjoint of [`im2col_image`]: adds columns `[C·kh·kw, OH·OW]` (row `r`
+/// at `cols[r·ld]`) into the pixels `[C, H, W]` they came from.
+fn col2im_image(cols: &[f32], c: usize, g: &ConvGeom, img: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let l = oh * ow;
     for ch in 0..c {
         let plane = &mut img[ch * g.h * g.w..][..g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &cols[((ch * g.kh + ki) * g.kw + kj) * l..][..l];
+                let row = &cols[((ch * g.kh + ki) * g.kw + kj) * ld..][..l];
                 let off = (kj * g.dw) as isize - g.pw as isize;
                 let (lo, hi) = valid_range(ow, g.sw, off, g.w);
                 for y in 0..oh {
@@ -98,8 +105,9 @@ fn col2im_image(cols: &[f32], c: usize, g: &ConvGeom, img: &mut [f32]) {
                             *d += v;
                         }
                     } else {
-                        for (xo, &v) in r.iter().enumerate() {
-                            dst[((xo + lo) * g.sw).wrapping_add_signed(off)] += v;
+                        let d0 = (lo * g.sw).wrapping_add_signed(off);
+                        for (d, &v) in dst[d0..].iter_mut().step_by(g.sw).zip(r) {
+                            *d += v;
                         }
                     }
                 }
@@ -119,9 +127,14 @@ pub(super) struct Split {
 
 impl Split {
     pub(super) fn new(n: usize) -> Split {
-        let threads = threads::num_threads();
         // A few tasks per thread, so a late-waking worker still gets a share.
-        let tasks = (4 * threads).min(n).max(1);
+        Split::with_tasks(n, 4 * threads::num_threads())
+    }
+
+    /// At most `tasks` runs of images.
+    fn with_tasks(n: usize, tasks: usize) -> Split {
+        let threads = threads::num_threads();
+        let tasks = tasks.min(n).max(1);
         Split {
             n,
             tasks,
@@ -157,25 +170,102 @@ pub(super) fn per_image(n: usize, per: usize, f: &(dyn Fn(usize, &mut [f32]) + S
     out
 }
 
-/// The columns of image `i`, group `gi`: `x` itself for a pointwise
-/// convolution, else unfolded into `buf`.
-fn columns<'a>(x: &'a [f32], s: &ConvShape, i: usize, gi: usize, buf: &'a mut [f32]) -> &'a [f32] {
-    let (hw, cg) = (s.geom.h * s.geom.w, s.c / s.groups);
-    let img = &x[(i * s.c + gi * cg) * hw..][..cg * hw];
-    if s.pointwise() {
-        img
-    } else {
-        im2col_image(img, cg, &s.geom, buf);
-        buf
+/// Columns a product should reach: a task unfolds this many columns' worth
+/// of its images side by side, so the small feature maps of a DCGAN (7×7
+/// outputs: 49 columns per image) become products 196 columns wide instead
+/// of many 49-wide ones that waste part of a 32-wide register tile and
+/// re-pack A for every image. Maps of this width or more stay one image
+/// per product: chunking them gained nothing, and for small kernels (the
+/// first layers, K = 9 to 25) the extra copy of the output cost 30-40%
+/// (`matnet bench conv`).
+const TARGET_COLUMNS: usize = 192;
+
+/// At most this many bytes of columns per chunk (an L2-sized share).
+const COLUMN_BUDGET: usize = 1 << 20;
+
+/// Images per product for a task of `per` images.
+fn chunk_images(s: &ConvShape, per: usize) -> usize {
+    let l = s.col_len().max(1);
+    if s.pointwise() || l >= TARGET_COLUMNS {
+        return 1;
     }
+    let bytes = s.col_rows() * l * std::mem::size_of::<f32>();
+    TARGET_COLUMNS
+        .div_ceil(l)
+        .min(COLUMN_BUDGET / bytes.max(1))
+        .clamp(1, per.max(1))
 }
 
-/// A task-local columns buffer (empty when convolution needs none).
-fn column_buffer(s: &ConvShape) -> Vec<f32> {
+/// `images` in runs of at most `nb`.
+fn chunks(images: Range<usize>, nb: usize) -> impl Iterator<Item = Range<usize>> {
+    let end = images.end;
+    images.step_by(nb).map(move |i| i..(i + nb).min(end))
+}
+
+/// The columns of images `chunk`, group `gi`, side by side as one
+/// `[C/groups·kh·kw, m·OH·OW]` matrix (m images), with its row stride:
+/// `x` itself for a pointwise convolution (always one image), else unfolded
+/// into `buf`.
+fn columns<'a>(
+    x: &'a [f32],
+    s: &ConvShape,
+    chunk: Range<usize>,
+    gi: usize,
+    buf: &'a mut [f32],
+) -> (&'a [f32], usize) {
+    let (hw, cg, l) = (s.geom.h * s.geom.w, s.c / s.groups, s.col_len());
+    let image = |i: usize| &x[(i * s.c + gi * cg) * hw..][..cg * hw];
+    if s.pointwise() {
+        return (image(chunk.start), l);
+    }
+    let ld = chunk.len() * l;
+    for (j, i) in chunk.enumerate() {
+        im2col_image(image(i), cg, &s.geom, &mut buf[j * l..], ld);
+    }
+    (buf, ld)
+}
+
+/// Group `gi` of images `chunk` of `t [N, O, l]` as one `[O/groups, m·l]`
+/// matrix with its row stride: `t` in place for one image, else copied
+/// into `buf`.
+fn gather<'a>(
+    t: &'a [f32],
+    s: &ConvShape,
+    chunk: Range<usize>,
+    gi: usize,
+    buf: &'a mut [f32],
+) -> (&'a [f32], usize) {
+    let (l, og) = (s.col_len(), s.o / s.groups);
+    let block = |i: usize| &t[(i * s.o + gi * og) * l..][..og * l];
+    if chunk.len() == 1 {
+        return (block(chunk.start), l);
+    }
+    let ld = chunk.len() * l;
+    for (j, i) in chunk.enumerate() {
+        for (o, src) in block(i).chunks_exact(l).enumerate() {
+            buf[o * ld + j * l..][..l].copy_from_slice(src);
+        }
+    }
+    (buf, ld)
+}
+
+/// A task-local columns buffer for chunks of `nb` images (empty when
+/// convolution needs none).
+fn column_buffer(s: &ConvShape, nb: usize) -> Vec<f32> {
     if s.pointwise() {
         Vec::new()
     } else {
-        vec![0.0; s.col_rows() * s.col_len()]
+        vec![0.0; s.col_rows() * nb * s.col_len()]
+    }
+}
+
+/// A task-local `[O/groups, nb·l]` buffer for [`gather`] (empty for chunks
+/// of one image, which need none).
+fn block_buffer(s: &ConvShape, nb: usize) -> Vec<f32> {
+    if nb == 1 {
+        Vec::new()
+    } else {
+        vec![0.0; s.o / s.groups * nb * s.col_len()]
     }
 }
 
@@ -184,37 +274,61 @@ fn column_buffer(s: &ConvShape) -> Vec<f32> {
 pub fn conv2d_forward(x: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
     let l = s.col_len();
     // SAFETY: the images' groups' og×l output blocks tile y, and every GEMM
-    // (accumulate = false) writes its whole block.
+    // (accumulate = false) writes its whole block, or its chunk's [og, m·l]
+    // block that is then copied to all of those.
     unsafe { vec_written_by(s.n * s.o * l, |yp| conv2d_forward_into(x, w, s, yp)) }
 }
 
 fn conv2d_forward_into(x: &[f32], w: &[f32], s: &ConvShape, yp: SendPtr) {
     let (k, l, og) = (s.col_rows(), s.col_len(), s.o / s.groups);
-    Split::new(s.n).run(&|_, images, gt| {
-        let mut buf = column_buffer(s);
-        for i in images {
+    let split = Split::new(s.n);
+    let nb = chunk_images(s, split.per);
+    split.run(&|_, images, gt| {
+        let mut buf = column_buffer(s, nb);
+        let mut out = block_buffer(s, nb);
+        for chunk in chunks(images, nb) {
+            let (i0, m) = (chunk.start, chunk.len());
             for gi in 0..s.groups {
-                let b = columns(x, s, i, gi, &mut buf);
-                // SAFETY: W_g is og×k, b is k×l, and the output block of image
-                // i, group gi is og×l; tasks own disjoint images.
+                let (b, ld) = columns(x, s, chunk.clone(), gi, &mut buf);
+                // One image writes its output block in place; a chunk
+                // writes [og, m·l] and copies each image's part out.
+                let (c, rsc) = if m == 1 {
+                    // SAFETY: image i0, group gi's og×l block of y.
+                    (unsafe { yp.get().add((i0 * s.o + gi * og) * l) }, l)
+                } else {
+                    (out.as_mut_ptr(), m * l)
+                };
+                // SAFETY: W_g is og×k, b is k×(m·l) with row stride ld, the
+                // destination og×(m·l) with row stride rsc; tasks own
+                // disjoint images.
                 unsafe {
                     gemm::sgemm(
                         og,
-                        l,
+                        m * l,
                         k,
                         w.as_ptr().add(gi * og * k),
                         k as isize,
                         1,
                         b.as_ptr(),
-                        l as isize,
+                        ld as isize,
                         1,
-                        yp.get().add((i * s.o + gi * og) * l),
-                        l as isize,
+                        c,
+                        rsc as isize,
                         1,
                         false,
                         gt,
                     )
                 };
+                if m > 1 {
+                    for (j, i) in chunk.clone().enumerate() {
+                        let base = (i * s.o + gi * og) * l;
+                        // SAFETY: image i's group block, owned by this task.
+                        let dst = unsafe { yp.slice(base, base + og * l) };
+                        for (o, d) in dst.chunks_exact_mut(l).enumerate() {
+                            d.copy_from_slice(&out[o * m * l + j * l..][..l]);
+                        }
+                    }
+                }
             }
         }
     });
@@ -224,50 +338,72 @@ fn conv2d_forward_into(x: &[f32], w: &[f32], s: &ConvShape, yp: SendPtr) {
 /// the forward pass of transposed convolution): `gx[i] = col2im(Wᵀ · gy[i])`,
 /// `gy [N, O, OH·OW]` → `gx [N, C, H, W]`.
 pub fn conv2d_backward_data(gy: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
+    let hw = s.geom.h * s.geom.w;
+    // SAFETY: each task zeroes its images' whole [C, H, W] blocks first.
+    unsafe {
+        vec_written_by(s.n * s.c * hw, |gxp| {
+            conv2d_backward_data_into(gy, w, s, gxp);
+        })
+    }
+}
+
+fn conv2d_backward_data_into(gy: &[f32], w: &[f32], s: &ConvShape, gxp: SendPtr) {
     let (k, l, og, cg) = (s.col_rows(), s.col_len(), s.o / s.groups, s.c / s.groups);
     let hw = s.geom.h * s.geom.w;
-    let mut gx = vec![0.0f32; s.n * s.c * hw];
-    let gxp = SendPtr(gx.as_mut_ptr());
-    Split::new(s.n).run(&|_, images, gt| {
-        let mut buf = column_buffer(s);
-        for i in images {
+    let split = Split::new(s.n);
+    let nb = chunk_images(s, split.per);
+    split.run(&|_, images, gt| {
+        // SAFETY: tasks own disjoint images of gx, zeroed here before
+        // col2im adds into them.
+        for v in unsafe { gxp.uninit_slice(images.start * s.c * hw, images.end * s.c * hw) } {
+            v.write(0.0);
+        }
+        let mut buf = column_buffer(s, nb);
+        let mut block = block_buffer(s, nb);
+        for chunk in chunks(images, nb) {
+            let m = chunk.len();
             for gi in 0..s.groups {
                 // SAFETY: tasks own disjoint images of gx.
-                let dst =
-                    unsafe { gxp.slice((i * s.c + gi * cg) * hw, (i * s.c + gi * cg + cg) * hw) };
-                // A pointwise convolution's columns are the image itself.
-                let c_out = if s.pointwise() {
-                    dst.as_mut_ptr()
+                let image = |i: usize| unsafe {
+                    gxp.slice((i * s.c + gi * cg) * hw, (i * s.c + gi * cg + cg) * hw)
+                };
+                let (b, rsb) = gather(gy, s, chunk.clone(), gi, &mut block);
+                // A pointwise convolution's columns are the image itself
+                // (its chunks are single images).
+                let (c_out, ld) = if s.pointwise() {
+                    (image(chunk.start).as_mut_ptr(), l)
                 } else {
-                    buf.as_mut_ptr()
+                    (buf.as_mut_ptr(), m * l)
                 };
                 // SAFETY: Wᵀ_g is k×og (element (p, q) at w[(gi·og + q)·k + p]),
-                // gy's block og×l, the destination k×l.
+                // b is og×(m·l) with row stride rsb, the destination
+                // k×(m·l) with row stride ld.
                 unsafe {
                     gemm::sgemm(
                         k,
-                        l,
+                        m * l,
                         og,
                         w.as_ptr().add(gi * og * k),
                         1,
                         k as isize,
-                        gy.as_ptr().add((i * s.o + gi * og) * l),
-                        l as isize,
+                        b.as_ptr(),
+                        rsb as isize,
                         1,
                         c_out,
-                        l as isize,
+                        ld as isize,
                         1,
                         false,
                         gt,
                     )
                 };
                 if !s.pointwise() {
-                    col2im_image(&buf, cg, &s.geom, dst);
+                    for (j, i) in chunk.clone().enumerate() {
+                        col2im_image(&buf[j * l..], cg, &s.geom, image(i), ld);
+                    }
                 }
             }
         }
     });
-    gx
 }
 
 /// The gradient of the weight: `gW = Σ_i gy[i] · cols(x[i])ᵀ`,
@@ -275,28 +411,36 @@ pub fn conv2d_backward_data(gy: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
 /// the buffers are added at the end.
 pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> {
     let (k, l, og) = (s.col_rows(), s.col_len(), s.o / s.groups);
-    let split = Split::new(s.n);
+    // One task (and one partial sum) per thread: with four per thread, as
+    // elsewhere, zeroing and adding the partial sums took longer than a
+    // late worker costs (a 128×1024 weight: 4 MB of partials per call).
+    let split = Split::with_tasks(s.n, threads::num_threads());
+    let nb = chunk_images(s, split.per);
     let size = s.o * k;
     let mut parts = vec![0.0f32; split.tasks * size];
     let pp = SendPtr(parts.as_mut_ptr());
     split.run(&|t, images, gt| {
-        let mut buf = column_buffer(s);
-        for i in images {
+        let mut buf = column_buffer(s, nb);
+        let mut block = block_buffer(s, nb);
+        for chunk in chunks(images, nb) {
+            let m = chunk.len();
             for gi in 0..s.groups {
-                let b = columns(x, s, i, gi, &mut buf);
-                // SAFETY: gy's block is og×l, bᵀ is l×k (element (p, j) at
-                // b[j·l + p]), and task t accumulates into its own og×k block.
+                let (a, rsa) = gather(gy, s, chunk.clone(), gi, &mut block);
+                let (b, ld) = columns(x, s, chunk.clone(), gi, &mut buf);
+                // SAFETY: a is og×(m·l) with row stride rsa, bᵀ is (m·l)×k
+                // (element (p, j) at b[j·ld + p]), and task t accumulates
+                // into its own og×k block.
                 unsafe {
                     gemm::sgemm(
                         og,
                         k,
-                        l,
-                        gy.as_ptr().add((i * s.o + gi * og) * l),
-                        l as isize,
+                        m * l,
+                        a.as_ptr(),
+                        rsa as isize,
                         1,
                         b.as_ptr(),
                         1,
-                        l as isize,
+                        ld as isize,
                         pp.get().add(t * size + gi * og * k),
                         k as isize,
                         1,
@@ -323,7 +467,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> 
 pub fn im2col(x: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
     let per_in = c * g.h * g.w;
     per_image(n, c * g.kh * g.kw * g.out_h() * g.out_w(), &|i, dst| {
-        im2col_image(&x[i * per_in..][..per_in], c, g, dst)
+        im2col_image(&x[i * per_in..][..per_in], c, g, dst, g.out_h() * g.out_w())
     })
 }
 
@@ -332,6 +476,12 @@ pub fn im2col(x: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
 pub fn col2im(cols: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
     let per_col = c * g.kh * g.kw * g.out_h() * g.out_w();
     per_image(n, c * g.h * g.w, &|i, dst| {
-        col2im_image(&cols[i * per_col..][..per_col], c, g, dst)
+        col2im_image(
+            &cols[i * per_col..][..per_col],
+            c,
+            g,
+            dst,
+            g.out_h() * g.out_w(),
+        )
     })
 }

@@ -25,7 +25,7 @@ pub fn sum(x: &[f32], outer: usize, r: usize, inner: usize) -> Vec<f32> {
 
 /// Sum of a contiguous row with 8 independent accumulators: vectorises, and
 /// the split sums lose less precision than one running total.
-fn sum_row(row: &[f32]) -> f32 {
+pub(super) fn sum_row(row: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let chunks = row.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().sum();

@@ -167,6 +167,18 @@ impl BackendStorage for CpuStorage {
     }
 
     fn reduce(x: V<'_>, dims: &[usize], op: ReduceKind) -> Self {
+        // A sum over scattered dimensions (a per-channel sum over [0, 2, 3])
+        // reads the view in place instead of copying it into order first.
+        if op == ReduceKind::Sum
+            && !dims.windows(2).all(|w| w[1] == w[0] + 1)
+            && let Some(out) = strided::sum_runs(
+                &x.data.0,
+                &x.layout.permute(&kept_then(x.layout.shape().rank(), dims)),
+                dims.iter().map(|&i| x.layout.shape().dims()[i]).product(),
+            )
+        {
+            return CpuStorage(out);
+        }
         CpuStorage(with_reduce_view(x, dims, |d, o, r, i| match op {
             ReduceKind::Sum => reduce::sum(d, o, r, i),
             ReduceKind::Max => reduce::max_with_index(d, o, r, i).0,
@@ -347,6 +359,15 @@ impl BackendStorage for CpuStorage {
 /// Runs `kernel(data, outer, r, inner)` with the reduced axes brought into the
 /// middle of a contiguous `[outer, r, inner]` view. Reduced axes that are
 /// already adjacent need no copy; others are permuted to the end first.
+/// The dimensions `0..rank` not in `dims`, then `dims`: a permutation that
+/// puts the reduced dimensions last.
+fn kept_then(rank: usize, dims: &[usize]) -> Vec<usize> {
+    (0..rank)
+        .filter(|i| !dims.contains(i))
+        .chain(dims.iter().copied())
+        .collect()
+}
+
 fn with_reduce_view<R>(
     x: V<'_>,
     dims: &[usize],
@@ -361,9 +382,8 @@ fn with_reduce_view<R>(
         let inner = d[last + 1..].iter().product();
         return kernel(&contiguous(x), outer, r, inner);
     }
-    let kept: Vec<usize> = (0..d.len()).filter(|i| !dims.contains(i)).collect();
-    let perm: Vec<usize> = kept.iter().chain(dims).copied().collect();
-    let outer = kept.iter().map(|&i| d[i]).product();
+    let perm = kept_then(d.len(), dims);
+    let outer = perm[..d.len() - dims.len()].iter().map(|&i| d[i]).product();
     let r = dims.iter().map(|&i| d[i]).product();
     let data = strided::copy_strided(&x.data.0, &x.layout.permute(&perm));
     kernel(&data, outer, r, 1)

@@ -42,39 +42,136 @@ fn coalesce<const N: usize>(
 /// given same-shaped layouts, `row` counting rows in row-major order.
 pub fn for_each_row<const N: usize>(
     layouts: [&Layout; N],
-    mut f: impl FnMut(usize, [usize; N], [usize; N], usize),
+    f: impl FnMut(usize, [usize; N], [usize; N], usize),
 ) {
-    let dims = layouts[0].shape().dims();
-    if dims.contains(&0) {
+    if let Some(rows) = Rows::new(layouts) {
+        rows.walk(0..rows.count(), f);
+    }
+}
+
+/// [`for_each_row`] with the rows split between the pool's threads when
+/// there are enough elements to pay for the hand-off. Every row has the
+/// same length, so row `r` of a contiguous output starts at `r · len`.
+pub fn par_for_each_row<const N: usize>(
+    layouts: [&Layout; N],
+    f: impl Fn(usize, [usize; N], [usize; N], usize) + Sync,
+) {
+    let Some(rows) = Rows::new(layouts) else {
+        return;
+    };
+    let (count, threads) = (rows.count(), threads::num_threads());
+    if threads <= 1 || layouts[0].shape().numel() < 4 * super::PAR_CHUNK {
+        rows.walk(0..count, f);
         return;
     }
-    let (d, s) = coalesce::<N>(dims, std::array::from_fn(|k| layouts[k].strides()));
-    let r = d.len();
-    let inner = d[r - 1];
-    let inner_strides: [usize; N] = std::array::from_fn(|k| s[k][r - 1]);
-    let mut idx = vec![0usize; r - 1];
-    let mut base: [usize; N] = std::array::from_fn(|k| layouts[k].offset());
-    let mut row = 0;
-    loop {
-        f(row, base, inner_strides, inner);
-        row += 1;
-        let mut k = r - 1;
-        loop {
-            if k == 0 {
-                return;
+    let per = count.div_ceil(threads);
+    threads::parallel_for(threads, threads, &|t| {
+        rows.walk((t * per).min(count)..((t + 1) * per).min(count), &f)
+    });
+}
+
+/// Sums of consecutive runs of `r` elements of a view in row-major order
+/// (a view permuted so the summed dimensions come last): `out[o]` is the
+/// sum of elements `o·r .. (o + 1)·r`, read in place, outputs split between
+/// threads. `None` when a merged row would straddle two outputs.
+pub fn sum_runs(src: &[f32], l: &Layout, r: usize) -> Option<Vec<f32>> {
+    let rows = Rows::new([l])?;
+    let inner = *rows.dims.last()?;
+    if r == 0 || !r.is_multiple_of(inner) {
+        return None;
+    }
+    let per_out = r / inner;
+    let outs = rows.count() / per_out;
+    let mut out = vec![0.0f32; outs];
+    let op = SendPtr(out.as_mut_ptr());
+    let tasks = if l.shape().numel() < 4 * super::PAR_CHUNK {
+        1
+    } else {
+        threads::num_threads().min(outs)
+    };
+    let per = outs.div_ceil(tasks.max(1));
+    threads::parallel_for(tasks, threads::num_threads(), &|t| {
+        let (lo, hi) = ((t * per).min(outs), ((t + 1) * per).min(outs));
+        // SAFETY: tasks own disjoint ranges of `out`, which outlives the call.
+        let o = unsafe { op.slice(lo, hi) };
+        rows.walk(lo * per_out..hi * per_out, |row, [b], [st], n| {
+            let v = if st == 1 {
+                super::reduce::sum_row(&src[b..b + n])
+            } else {
+                (0..n).map(|j| src[b + j * st]).sum()
+            };
+            o[row / per_out - lo] += v;
+        });
+    });
+    Some(out)
+}
+
+/// Same-shaped layouts after merging dimensions: rows of `dims[last]`.
+struct Rows<const N: usize> {
+    dims: Vec<usize>,
+    strides: [Vec<usize>; N],
+    offsets: [usize; N],
+}
+
+impl<const N: usize> Rows<N> {
+    /// `None` for an empty shape.
+    fn new(layouts: [&Layout; N]) -> Option<Rows<N>> {
+        let dims = layouts[0].shape().dims();
+        if dims.contains(&0) {
+            return None;
+        }
+        let (dims, strides) = coalesce::<N>(dims, std::array::from_fn(|k| layouts[k].strides()));
+        Some(Rows {
+            dims,
+            strides,
+            offsets: std::array::from_fn(|k| layouts[k].offset()),
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.dims[..self.dims.len() - 1].iter().product()
+    }
+
+    /// `f` for the rows `rows`, in order.
+    fn walk(
+        &self,
+        rows: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, [usize; N], [usize; N], usize),
+    ) {
+        let (d, s) = (&self.dims, &self.strides);
+        let r = d.len();
+        let inner = d[r - 1];
+        let inner_strides: [usize; N] = std::array::from_fn(|k| s[k][r - 1]);
+        // The multi-index and bases of the first row.
+        let mut idx = vec![0usize; r - 1];
+        let mut rest = rows.start;
+        for k in (0..r - 1).rev() {
+            idx[k] = rest % d[k];
+            rest /= d[k];
+        }
+        let mut base: [usize; N] = std::array::from_fn(|j| {
+            self.offsets[j] + (0..r - 1).map(|k| idx[k] * s[j][k]).sum::<usize>()
+        });
+        for row in rows {
+            f(row, base, inner_strides, inner);
+            let mut k = r - 1;
+            loop {
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+                idx[k] += 1;
+                for (j, b) in base.iter_mut().enumerate() {
+                    *b += s[j][k];
+                }
+                if idx[k] < d[k] {
+                    break;
+                }
+                for (j, b) in base.iter_mut().enumerate() {
+                    *b -= idx[k] * s[j][k];
+                }
+                idx[k] = 0;
             }
-            k -= 1;
-            idx[k] += 1;
-            for (j, b) in base.iter_mut().enumerate() {
-                *b += s[j][k];
-            }
-            if idx[k] < d[k] {
-                break;
-            }
-            for (j, b) in base.iter_mut().enumerate() {
-                *b -= idx[k] * s[j][k];
-            }
-            idx[k] = 0;
         }
     }
 }
@@ -140,38 +237,41 @@ pub fn map2(
             })
         };
     }
-    let mut out = vec![0.0f32; n];
-    let mut pos = 0;
-    for_each_row([la, lb], |_, [ba, bb], [sa, sb], len| {
-        let o = &mut out[pos..pos + len];
-        pos += len;
-        // Specialised inner loops so the common cases vectorise.
-        match (sa, sb) {
-            (1, 1) => {
-                for ((o, &p), &q) in o.iter_mut().zip(&a[ba..ba + len]).zip(&b[bb..bb + len]) {
-                    *o = f(p, q);
+    // SAFETY: the rows tile the output (row r at r·len), each written whole.
+    unsafe {
+        super::vec_written_by(n, |op| {
+            par_for_each_row([la, lb], |row, [ba, bb], [sa, sb], len| {
+                let o = op.uninit_slice(row * len, (row + 1) * len);
+                // Specialised inner loops so the common cases vectorise.
+                match (sa, sb) {
+                    (1, 1) => {
+                        for ((o, &p), &q) in
+                            o.iter_mut().zip(&a[ba..ba + len]).zip(&b[bb..bb + len])
+                        {
+                            o.write(f(p, q));
+                        }
+                    }
+                    (1, 0) => {
+                        let q = b[bb];
+                        for (o, &p) in o.iter_mut().zip(&a[ba..ba + len]) {
+                            o.write(f(p, q));
+                        }
+                    }
+                    (0, 1) => {
+                        let p = a[ba];
+                        for (o, &q) in o.iter_mut().zip(&b[bb..bb + len]) {
+                            o.write(f(p, q));
+                        }
+                    }
+                    _ => {
+                        for (j, o) in o.iter_mut().enumerate() {
+                            o.write(f(a[ba + j * sa], b[bb + j * sb]));
+                        }
+                    }
                 }
-            }
-            (1, 0) => {
-                let q = b[bb];
-                for (o, &p) in o.iter_mut().zip(&a[ba..ba + len]) {
-                    *o = f(p, q);
-                }
-            }
-            (0, 1) => {
-                let p = a[ba];
-                for (o, &q) in o.iter_mut().zip(&b[bb..bb + len]) {
-                    *o = f(p, q);
-                }
-            }
-            _ => {
-                for (j, o) in o.iter_mut().enumerate() {
-                    *o = f(a[ba + j * sa], b[bb + j * sb]);
-                }
-            }
-        }
-    });
-    out
+            })
+        })
+    }
 }
 
 /// `f(a, b, c)` elementwise over three views of the same shape.
