@@ -16,7 +16,7 @@ use matnet::{Module, Rng};
 use plotters::style::{BLUE, GREEN, RED, RGBColor};
 
 use crate::chart::{Panel, Series, plot_panels};
-use crate::generate::{generate, grid, save_gif, save_png, to_byte};
+use crate::generate::{generate, grid, save_gif, save_png, to_byte, write_idx};
 use crate::train::{TrainArgs, bar};
 
 /// Options of `matnet train` that only GANs read.
@@ -47,10 +47,17 @@ pub struct GanArgs {
     /// of wall time, still writing grids, GIF, chart, metrics and checkpoint.
     #[arg(long, value_name = "M")]
     pub max_minutes: Option<f64>,
+    /// gan/dcgan: at the end of each epoch also write N generated digits
+    /// (the same noise every epoch, labels cycling 0-9) to
+    /// `epoch_NNN-idx3-ubyte.gz`, for `matnet gan-score` epoch by epoch.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub epoch_samples: usize,
 }
 
 /// Seeds the fixed noise of the per-epoch grids apart from training.
 const GRID_SEED: u64 = 0x6121D;
+/// Seeds the noise of the per-epoch sample files.
+const SAMPLES_SEED: u64 = 0x5A3F1E;
 /// Generator steps averaged into one point of the chart.
 const CHART_EVERY: usize = 25;
 
@@ -221,12 +228,22 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             bar.finish_and_clear();
         }
         gan.set_training(false);
-        let pixels = generate(&gan, &fixed_z, &fixed_labels);
+        let as_bytes = |pixels: Vec<f32>| -> Vec<Vec<u8>> {
+            pixels
+                .chunks(gan.config.rows * gan.config.cols)
+                .map(|p| p.iter().map(|&v| to_byte(v)).collect())
+                .collect()
+        };
+        let images = as_bytes(generate(&gan, &fixed_z, &fixed_labels));
+        if a.epoch_samples > 0 {
+            let n = a.epoch_samples;
+            let z = gan.noise(n, &mut Rng::new(args.seed ^ SAMPLES_SEED));
+            let labels: Vec<usize> = (0..n).map(|i| i % classes).collect();
+            let path = out.join(format!("epoch_{epoch:03}-idx3-ubyte.gz"));
+            let samples = as_bytes(generate(&gan, &z, &labels));
+            write_idx(&path, &samples, gan.config.rows, gan.config.cols, true)?;
+        }
         gan.set_training(true);
-        let images: Vec<Vec<u8>> = pixels
-            .chunks(gan.config.rows * gan.config.cols)
-            .map(|p| p.iter().map(|&v| to_byte(v)).collect())
-            .collect();
         let frame = grid(&images, gan.config.rows, gan.config.cols, 10);
         save_png(&frame, &out.join(format!("epoch_{epoch:03}.png")))?;
         frames.push(frame);

@@ -110,7 +110,11 @@ fn a_generator_step_reaches_g_through_a_frozen_discriminator() {
         let logits = gan
             .discriminator
             .logits(&d_step.fake, d_step.labels.as_ref());
-        let grads = generator_loss(&logits, GLoss::NonSaturating).backward();
+        let loss = generator_loss(&logits, GLoss::NonSaturating);
+        let grads = loss.backward();
+        // What a player's step computes: the same gradients for G's
+        // weights, none for D's (their rules are skipped).
+        let g_only = loss.backward_for(&gan.generator.parameters());
         for (name, p) in gan.generator.named_parameters() {
             let g = grads
                 .get(&p)
@@ -118,6 +122,18 @@ fn a_generator_step_reaches_g_through_a_frozen_discriminator() {
             assert!(
                 g.to_vec().iter().any(|v| *v != 0.0),
                 "{arch:?}: generator.{name} gets a zero gradient"
+            );
+            assert_eq!(
+                g_only.get(&p).map(|t| t.to_vec()),
+                Some(g.to_vec()),
+                "{arch:?}: backward_for differs on generator.{name}"
+            );
+        }
+        for (name, p) in gan.discriminator.named_parameters() {
+            assert!(grads.get(&p).is_some(), "{arch:?}: discriminator.{name}");
+            assert!(
+                g_only.get(&p).is_none(),
+                "{arch:?}: backward_for computed discriminator.{name}"
             );
         }
 

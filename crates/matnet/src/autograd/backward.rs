@@ -179,7 +179,7 @@ fn input_grads(
                 UnaryOp::Sqrt => g.div(out).mul_scalar(0.5),
                 UnaryOp::Sqr => g.mul(x).mul_scalar(2.0),
                 UnaryOp::Abs => g.mul(&x.sign()),
-                UnaryOp::Relu => g.relu_backward(x),
+                UnaryOp::Relu => g.leaky_relu_backward(x, 0.0),
                 // σ' = σ(1-σ), the Hadamard form of the chain rule.
                 UnaryOp::Sigmoid => g.mul(&out.mul(&out.affine(-1.0, 1.0))),
                 UnaryOp::Tanh => g.mul(&out.sqr().affine(-1.0, 1.0)),
@@ -193,11 +193,7 @@ fn input_grads(
             let inside = x.ge_scalar(*lo).mul(&x.le_scalar(*hi));
             vec![Some(g.mul(&inside))]
         }
-        Op::LeakyRelu(x, slope) => {
-            // 1 where x > 0, `slope` elsewhere.
-            let d = x.gt_scalar(0.0).affine(1.0 - slope, *slope);
-            vec![Some(g.mul(&d))]
-        }
+        Op::LeakyRelu(x, slope) => vec![Some(g.leaky_relu_backward(x, *slope))],
         Op::Where(c, a, b) => {
             let ga = g.mul(c).sum_to(a.shape());
             let gb = g.mul(&c.affine(-1.0, 1.0)).sum_to(b.shape());

@@ -85,7 +85,7 @@ pub enum UnaryKind {
 }
 
 /// An elementwise function of two same-shaped (already broadcast) views.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BinaryKind {
     /// `a + b`
     Add,
@@ -95,8 +95,10 @@ pub enum BinaryKind {
     Mul,
     /// `a / b`
     Div,
-    /// `a` where `b > 0`, else 0 (ReLU's backward: `a` the gradient, `b` the input).
-    ReluBackward,
+    /// `a` where `b > 0`, else `slope · a` (the backward rule of leaky
+    /// ReLU, and of ReLU with slope 0, which gives exactly 0: `a` the
+    /// gradient, `b` the input).
+    LeakyReluBackward(f32),
     /// `a ⋄ b` as 1.0 / 0.0.
     Cmp(CmpKind),
 }

@@ -170,10 +170,16 @@ impl Tensor {
         self.unary_with(None, UnaryKind::Sign)
     }
 
-    /// `self` where `x > 0`, else 0: ReLU's backward rule in one pass
-    /// (rather than building a 0/1 mask and multiplying).
-    pub(crate) fn relu_backward(&self, x: &Tensor) -> Tensor {
-        self.binary(x, None, "relu_backward", BinaryKind::ReluBackward)
+    /// `self` where `x > 0`, else `slope · self`: the backward rule of
+    /// (leaky) ReLU in one pass, rather than building a mask and
+    /// multiplying (three passes).
+    pub(crate) fn leaky_relu_backward(&self, x: &Tensor, slope: f32) -> Tensor {
+        self.binary(
+            x,
+            None,
+            "leaky_relu_backward",
+            BinaryKind::LeakyReluBackward(slope),
+        )
     }
 
     /// d/dx of GELU, `Φ(x) + x·φ(x)`; used by its backward rule.

@@ -147,8 +147,11 @@ impl BackendStorage for CpuStorage {
             BinaryKind::Sub => strided::map2(sa, la, sb, lb, |p, q| p - q),
             BinaryKind::Mul => strided::map2(sa, la, sb, lb, |p, q| p * q),
             BinaryKind::Div => strided::map2(sa, la, sb, lb, |p, q| p / q),
-            BinaryKind::ReluBackward => {
+            BinaryKind::LeakyReluBackward(0.0) => {
                 strided::map2(sa, la, sb, lb, |g, x| if x > 0.0 { g } else { 0.0 })
+            }
+            BinaryKind::LeakyReluBackward(s) => {
+                strided::map2(sa, la, sb, lb, |g, x| if x > 0.0 { g } else { s * g })
             }
             BinaryKind::Cmp(k) => cmp_arms!(k, |f| strided::map2(sa, la, sb, lb, f)),
         })

@@ -50,11 +50,13 @@ pub(super) fn binary(op: BinaryKind, a: f32, b: f32) -> f32 {
         BinaryKind::Sub => a - b,
         BinaryKind::Mul => a * b,
         BinaryKind::Div => a / b,
-        BinaryKind::ReluBackward => {
+        BinaryKind::LeakyReluBackward(slope) => {
             if b > 0.0 {
                 a
-            } else {
+            } else if slope == 0.0 {
                 0.0
+            } else {
+                slope * a
             }
         }
         BinaryKind::Cmp(k) => k.eval(a, b),
