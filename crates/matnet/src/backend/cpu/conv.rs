@@ -39,6 +39,37 @@ pub(super) fn valid_range(out: usize, stride: usize, off: isize, size: usize) ->
     (lo, (hi as usize).clamp(lo, out))
 }
 
+/// Where each kernel tap reads, worked out once per image rather than for
+/// every channel (two divisions per tap and channel were a fifth of
+/// im2col's time on the DCGAN's 4×4 kernels): for kernel row `ki`, the
+/// output rows `ylo..yhi` whose input row `y·sh + off` is inside the image;
+/// for kernel column `kj`, the output columns `lo..hi` inside it and the
+/// input column of the first of them.
+struct Taps {
+    rows: Vec<(usize, usize, isize)>,
+    cols: Vec<(usize, usize, usize)>,
+}
+
+impl Taps {
+    fn new(g: &ConvGeom) -> Taps {
+        let rows = (0..g.kh)
+            .map(|ki| {
+                let off = (ki * g.dh) as isize - g.ph as isize;
+                let (lo, hi) = valid_range(g.out_h(), g.sh, off, g.h);
+                (lo, hi, off)
+            })
+            .collect();
+        let cols = (0..g.kw)
+            .map(|kj| {
+                let off = (kj * g.dw) as isize - g.pw as isize;
+                let (lo, hi) = valid_range(g.out_w(), g.sw, off, g.w);
+                (lo, hi, (lo * g.sw).wrapping_add_signed(off))
+            })
+            .collect();
+        Taps { rows, cols }
+    }
+}
+
 /// One image `[C, H, W]` → columns `[C·kh·kw, OH·OW]`, row `r` starting at
 /// `dst[r·ld]` (`ld > OH·OW` when a chunk's images sit side by side); every
 /// entry of those rows is written (zeros in the padding), so `dst` may hold
@@ -46,30 +77,28 @@ pub(super) fn valid_range(out: usize, stride: usize, off: isize, size: usize) ->
 fn im2col_image(img: &[f32], c: usize, g: &ConvGeom, dst: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let l = oh * ow;
+    let taps = Taps::new(g);
     for ch in 0..c {
         let plane = &img[ch * g.h * g.w..][..g.h * g.w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
+        for (ki, &(ylo, yhi, yoff)) in taps.rows.iter().enumerate() {
+            for (kj, &(lo, hi, s0)) in taps.cols.iter().enumerate() {
                 let row = &mut dst[((ch * g.kh + ki) * g.kw + kj) * ld..][..l];
-                let off = (kj * g.dw) as isize - g.pw as isize;
-                let (lo, hi) = valid_range(ow, g.sw, off, g.w);
-                for y in 0..oh {
+                row[..ylo * ow].fill(0.0);
+                row[yhi * ow..].fill(0.0);
+                for y in ylo..yhi {
                     let r = &mut row[y * ow..][..ow];
-                    let iy = (y * g.sh + ki * g.dh) as isize - g.ph as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        r.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..][..g.w];
                     r[..lo].fill(0.0);
                     r[hi..].fill(0.0);
+                    if lo == hi {
+                        continue;
+                    }
+                    let iy = (y * g.sh).wrapping_add_signed(yoff);
+                    let src = &plane[iy * g.w..][..g.w];
                     if g.sw == 1 {
-                        let s0 = (lo as isize + off) as usize;
                         r[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
                     } else {
                         // Iterators rather than indexing: no bounds check
-                        // per element (this loop was a tenth of a DCGAN step).
-                        let s0 = (lo * g.sw).wrapping_add_signed(off);
+                        // per element.
                         for (v, &x) in r[lo..hi].iter_mut().zip(src[s0..].iter().step_by(g.sw)) {
                             *v = x;
                         }
@@ -85,27 +114,24 @@ fn im2col_image(img: &[f32], c: usize, g: &ConvGeom, dst: &mut [f32], ld: usize)
 fn col2im_image(cols: &[f32], c: usize, g: &ConvGeom, img: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let l = oh * ow;
+    let taps = Taps::new(g);
     for ch in 0..c {
         let plane = &mut img[ch * g.h * g.w..][..g.h * g.w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
+        for (ki, &(ylo, yhi, yoff)) in taps.rows.iter().enumerate() {
+            for (kj, &(lo, hi, d0)) in taps.cols.iter().enumerate() {
+                if lo == hi {
+                    continue;
+                }
                 let row = &cols[((ch * g.kh + ki) * g.kw + kj) * ld..][..l];
-                let off = (kj * g.dw) as isize - g.pw as isize;
-                let (lo, hi) = valid_range(ow, g.sw, off, g.w);
-                for y in 0..oh {
-                    let iy = (y * g.sh + ki * g.dh) as isize - g.ph as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let dst = &mut plane[iy as usize * g.w..][..g.w];
+                for y in ylo..yhi {
+                    let iy = (y * g.sh).wrapping_add_signed(yoff);
+                    let dst = &mut plane[iy * g.w..][..g.w];
                     let r = &row[y * ow + lo..y * ow + hi];
                     if g.sw == 1 {
-                        let d0 = (lo as isize + off) as usize;
                         for (d, &v) in dst[d0..d0 + r.len()].iter_mut().zip(r) {
                             *d += v;
                         }
                     } else {
-                        let d0 = (lo * g.sw).wrapping_add_signed(off);
                         for (d, &v) in dst[d0..].iter_mut().step_by(g.sw).zip(r) {
                             *d += v;
                         }
