@@ -142,6 +142,9 @@ struct Row {
     /// GEMM microkernel that ran (`portable`, `avx2`, `avx512`).
     kernel: &'static str,
     gflops: f64,
+    /// One core's measured FMA peak at the kernel's width (none for the
+    /// portable kernel).
+    peak_gflops_per_core: Option<f64>,
     naive_gflops: Option<f64>,
 }
 
@@ -411,12 +414,19 @@ fn bench_matmul(
     let mut rows = Vec::new();
     // Read once per process (MATNET_KERNEL or CPU detection); a forced
     // kernel the CPU lacks panics here, before any timing.
-    let kernel = gemm::try_gemm_kernel().map_err(anyhow::Error::msg)?.name();
+    let gemm_kernel = gemm::try_gemm_kernel().map_err(anyhow::Error::msg)?;
+    let kernel = gemm_kernel.name();
+    // One core's multiply-add peak at the kernel's width, measured now (the
+    // clock it runs at is this moment's): each product's share of it.
+    let peak = gemm::fma_peak_gflops(gemm_kernel, 3);
     if !json {
         println!("gemm kernel: {kernel}");
+        if let Some(p) = peak {
+            println!("one core's FMA peak at this width: {p:.1} GFLOP/s (independent FMA chains)");
+        }
         println!(
-            "{:<12} {:>16} {:>3} {:>10} {:>10} {:>8}",
-            "name", "m×k×n", "thr", "GFLOP/s", "naive", "ratio"
+            "{:<12} {:>16} {:>3} {:>10} {:>7} {:>10} {:>8}",
+            "name", "m×k×n", "thr", "GFLOP/s", "% peak", "naive", "ratio"
         );
     }
     let selected: Vec<Case> = cases()
@@ -495,12 +505,16 @@ fn bench_matmul(
             if !json {
                 let naive_s = naive_gflops.map_or("-".to_string(), |g| format!("{g:.2}"));
                 let ratio = naive_gflops.map_or("-".to_string(), |g| format!("{:.0}×", gflops / g));
+                let share = peak.map_or("-".to_string(), |p| {
+                    format!("{:.0}%", 100.0 * gflops / (p * t as f64))
+                });
                 println!(
-                    "{:<12} {:>16} {:>3} {:>10.1} {:>10} {:>8}",
+                    "{:<12} {:>16} {:>3} {:>10.1} {:>7} {:>10} {:>8}",
                     c.name,
                     format!("{}×{}×{}", c.m, c.k, c.n),
                     t,
                     gflops,
+                    share,
                     naive_s,
                     ratio
                 );
@@ -510,6 +524,7 @@ fn bench_matmul(
                 threads: t,
                 kernel,
                 gflops,
+                peak_gflops_per_core: peak,
                 naive_gflops,
             });
         }

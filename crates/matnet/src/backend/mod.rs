@@ -505,8 +505,8 @@ impl Storage {
 pub mod kernels {
     pub use super::cpu::conv::{conv2d_backward_data, conv2d_backward_weight, conv2d_forward};
     pub use super::cpu::gemm::{
-        GemmKernel, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm, sgemm_with_kernel,
-        try_gemm_kernel,
+        GemmKernel, fma_peak_gflops, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm,
+        sgemm_with_kernel, try_gemm_kernel,
     };
     pub use super::cpu::math;
     pub use super::cpu::threads::{num_threads, parallel_for};

@@ -1,0 +1,82 @@
+//! One core's measured multiply-add peak at a kernel's vector width:
+//! independent FMA chains (more than latency × ports, so the FMA units
+//! never wait), timed flat out. `matnet bench matmul` quotes each product
+//! as a share of it, a figure that travels between CPUs and clocks.
+
+use std::time::Instant;
+
+use super::GemmKernel;
+
+/// Multiply-adds per chain between clock reads.
+const ITERS: usize = 1 << 22;
+
+/// GFLOP/s (2 per multiply-add) of the calling thread running `kernel`'s
+/// vector width on independent FMA chains: the best of `rounds` timings of
+/// about 0.1 s each. `None` for the portable kernel (no fixed width) or a
+/// kernel this CPU cannot run.
+pub fn fma_peak_gflops(kernel: GemmKernel, rounds: usize) -> Option<f64> {
+    if !kernel.available() {
+        return None;
+    }
+    let run: fn(usize) -> (f32, usize) = match kernel {
+        GemmKernel::Portable => return None,
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `available` checked the features each one needs.
+        GemmKernel::Avx2 => |n| unsafe { x86::chains_256(n) },
+        #[cfg(target_arch = "x86_64")]
+        GemmKernel::Avx512 => |n| unsafe { x86::chains_512(n) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return None,
+    };
+    std::hint::black_box(run(ITERS / 16)); // warm-up: clocks up, code in cache
+    (0..rounds.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            let (sink, flops_per_iter) = run(ITERS);
+            std::hint::black_box(sink);
+            (ITERS * flops_per_iter) as f64 / t.elapsed().as_secs_f64() / 1e9
+        })
+        .reduce(f64::max)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// 16 chains of 16-lane FMAs: 4-cycle latency × 2 ports needs 8.
+    /// Returns a lane sum (so the work is not optimised away) and the
+    /// flops per iteration.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn chains_512(n: usize) -> (f32, usize) {
+        let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(1.0); 16];
+        for _ in 0..n {
+            for r in acc.iter_mut() {
+                *r = _mm512_fmadd_ps(*r, a, b);
+            }
+        }
+        let sum = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, &r| _mm512_add_ps(s, r));
+        (_mm512_reduce_add_ps(sum), 16 * 16 * 2)
+    }
+
+    /// 12 chains of 8-lane FMAs (the AVX2 kernel's 12 accumulators).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn chains_256(n: usize) -> (f32, usize) {
+        let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(1.0); 12];
+        for _ in 0..n {
+            for r in acc.iter_mut() {
+                *r = _mm256_fmadd_ps(*r, a, b);
+            }
+        }
+        let sum = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &r| _mm256_add_ps(s, r));
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: 8 floats of stack memory.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+        (lanes.iter().sum(), 12 * 8 * 2)
+    }
+}
