@@ -52,7 +52,8 @@ pub fn print_report(e: &Evaluation, class_names: &[&str]) {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = load_classifier(&args.checkpoint)?;
     let kind: DatasetKind = model.config.dataset.parse()?;
-    let dir = crate::locate_data(args.data.as_deref(), kind)?;
+    // The test set alone: a directory holding only the two t10k files will do.
+    let dir = crate::locate_splits(args.data.as_deref(), kind, &[Split::Test])?;
     let test = Dataset::load(&dir, kind, Split::Test)?;
     anyhow::ensure!(
         test.rows() == model.config.rows && test.cols() == model.config.cols,

@@ -105,10 +105,21 @@ pub fn locate_data(
     explicit: Option<&std::path::Path>,
     kind: matnet::data::DatasetKind,
 ) -> anyhow::Result<PathBuf> {
+    use matnet::data::Split;
+    locate_splits(explicit, kind, &[Split::Train, Split::Test])
+}
+
+/// [`locate_data`] needing only the files of `splits`.
+pub fn locate_splits(
+    explicit: Option<&std::path::Path>,
+    kind: matnet::data::DatasetKind,
+    splits: &[matnet::data::Split],
+) -> anyhow::Result<PathBuf> {
     let mut downloading = false;
-    let dir = matnet::data::locate_or_download(
+    let dir = matnet::data::locate_splits_or_download(
         explicit,
         kind,
+        splits,
         |dest| {
             downloading = true;
             println!(

@@ -179,6 +179,49 @@ fn png_that_is_not_a_png() {
 }
 
 #[test]
+fn eval_needs_only_the_two_test_files() {
+    // A directory with t10k-* alone: eval reads the test set and nothing
+    // else (it used to ask for, and try to download, the training set).
+    let dir = dataset("evalonly", |d| {
+        for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+            std::fs::remove_file(d.join(f)).unwrap();
+        }
+    });
+    let ckpt = checkpoint("evalonly", good_tensors());
+    let out = matnet(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("10 test images"));
+}
+
+#[test]
+fn a_missing_checkpoint_is_named_once() {
+    let missing = std::env::temp_dir().join("matnet-cli-no-such-checkpoint.safetensors");
+    for cmd in [
+        &["eval", "--checkpoint"][..],
+        &["predict", "--checkpoint"][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push(missing.to_str().unwrap());
+        if cmd[0] == "predict" {
+            args.push("digit.png");
+        }
+        let line = fails(&matnet(&args));
+        assert!(line.contains(missing.to_str().unwrap()), "{line}");
+        assert_eq!(line.matches("os error 2").count(), 1, "{line}");
+    }
+}
+
+#[test]
 fn not_a_checkpoint() {
     let fake = std::env::temp_dir().join(format!(
         "matnet-cli-fake-{}.safetensors",

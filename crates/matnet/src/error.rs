@@ -6,13 +6,15 @@ use std::path::PathBuf;
 /// The library's error type.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An I/O error, with the file it concerns.
-    #[error("{path}: {source}")]
+    /// An I/O error, with the file it concerns. The I/O error is part of
+    /// the message, not a separate `source()`: error reporters that print
+    /// the chain (anyhow's `{:#}`) would say it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file being read or written.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file whose contents do not match its format.
     #[error("{path}: {msg}")]
@@ -44,7 +46,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -43,8 +43,27 @@ pub fn locate_or_download(
     announce: impl FnOnce(&Path),
     progress: impl FnMut(&str, u64, Option<u64>),
 ) -> Result<PathBuf> {
-    use super::{DatasetKind, find_or_explain, resolve_data_dir};
-    let missing = match find_or_explain(explicit, kind) {
+    use super::Split;
+    locate_splits_or_download(
+        explicit,
+        kind,
+        &[Split::Train, Split::Test],
+        announce,
+        progress,
+    )
+}
+
+/// [`locate_or_download`] needing only the files of `splits` (evaluation
+/// needs the test set alone): a directory holding them is used as it is.
+pub fn locate_splits_or_download(
+    explicit: Option<&Path>,
+    kind: super::DatasetKind,
+    splits: &[super::Split],
+    announce: impl FnOnce(&Path),
+    progress: impl FnMut(&str, u64, Option<u64>),
+) -> Result<PathBuf> {
+    use super::{DatasetKind, find_splits_or_explain, resolve_data_dir};
+    let missing = match find_splits_or_explain(explicit, kind, splits) {
         Ok(dir) => return Ok(dir),
         Err(missing) => missing,
     };

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::mnist::{DatasetKind, dataset_file_names, find_file};
+use super::mnist::{DatasetKind, Split, find_file};
 use crate::error::{Error, Result};
 
 /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
@@ -28,16 +28,27 @@ pub fn resolve_data_dir(explicit: Option<&Path>, kind: DatasetKind) -> PathBuf {
 /// the library's `download` feature is off, that it is off), or `--data DIR`
 /// / the environment variable.
 pub fn find_or_explain(explicit: Option<&Path>, kind: DatasetKind) -> Result<PathBuf> {
+    find_splits_or_explain(explicit, kind, &[Split::Train, Split::Test])
+}
+
+/// [`find_or_explain`] for the files of `splits` only: evaluating needs
+/// the two test files, not the training set.
+pub fn find_splits_or_explain(
+    explicit: Option<&Path>,
+    kind: DatasetKind,
+    splits: &[Split],
+) -> Result<PathBuf> {
     let (dir, source) = resolve_with_source(explicit, kind);
-    let missing: Vec<String> = dataset_file_names()
-        .into_iter()
+    let wanted: Vec<String> = splits.iter().flat_map(|s| s.file_names()).collect();
+    let missing: Vec<String> = wanted
+        .iter()
         .filter(|base| find_file(&dir, base).is_none())
         .map(|base| format!("{base}[.gz]"))
         .collect();
     if missing.is_empty() {
         return Ok(dir);
     }
-    let what = if missing.len() == 4 {
+    let what = if missing.len() == wanted.len() {
         "no dataset files".to_string()
     } else {
         format!("missing {}", missing.join(", "))

@@ -32,8 +32,11 @@ pub mod mnist;
 pub use augment::{Augment, ShiftRotate};
 pub use checksum::{MNIST_FILES, md5_file, verify_mnist};
 #[cfg(feature = "download")]
-pub use download::{MNIST_MIRRORS, download_mnist, download_mnist_from, locate_or_download};
+pub use download::{
+    MNIST_MIRRORS, download_mnist, download_mnist_from, locate_or_download,
+    locate_splits_or_download,
+};
 pub use idx::{IdxArray, IdxValues, read_idx, read_idx_values};
 pub use loader::{Batch, Normalize, batches, to_batch, to_tensors};
-pub use location::{default_cache_dir, find_or_explain, resolve_data_dir};
+pub use location::{default_cache_dir, find_or_explain, find_splits_or_explain, resolve_data_dir};
 pub use mnist::{Dataset, DatasetKind, Split};
