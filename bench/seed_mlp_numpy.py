@@ -40,7 +40,13 @@ Two harmless departures from the listing: the report's training loop runs
 steps, and we skip the unused input gradient W1^T . dZ1 of the first layer.
 Softmax is computed in the max-subtracted form (mathematically identical).
 
+``--torch`` runs the same loop on PyTorch tensors instead (float32, as
+matnet; samples as columns, no autograd, the same initial values from the same
+NumPy generator, the same update order), on ``--threads`` threads: the
+baseline ``matnet train --model seed-mlp`` is timed against.
+
 Usage: python3 bench/seed_mlp_numpy.py [--data DIR] [--seed 0] [--iterations 1000]
+                                       [--torch [--threads 2]]
 """
 
 import argparse
@@ -121,12 +127,40 @@ def init_params(rng):
     return w1, b1, w2, b2
 
 
-def forward(params, x):
+# The elementwise steps the training loop needs, per array library: the loop
+# itself is written once and runs on NumPy arrays or PyTorch tensors.
+NUMPY = {
+    "array": lambda a: a,
+    "relu": relu,
+    "relu_prime": relu_prime,
+    "softmax": softmax,
+    "sum_all": np.sum,
+    "sum_rows": lambda d: np.sum(d, axis=1, keepdims=True),
+}
+
+
+def torch_ops(threads):
+    """NUMPY's steps for float32 PyTorch tensors (no autograd)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_grad_enabled(False)
+    return {
+        "array": lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)),
+        "relu": torch.relu,
+        "relu_prime": lambda z: (z > 0).to(z.dtype),
+        "softmax": lambda z: torch.softmax(z, dim=0),
+        "sum_all": lambda d: d.sum(),
+        "sum_rows": lambda d: d.sum(dim=1, keepdim=True),
+    }
+
+
+def forward(params, x, ops=NUMPY):
     w1, b1, w2, b2 = params
-    z1 = w1 @ x + b1      # Dense(784 -> 10)
-    a1 = relu(z1)         # ReLU
-    z2 = w2 @ a1 + b2     # Dense(10 -> 10)
-    a2 = softmax(z2)      # Softmax
+    z1 = w1 @ x + b1          # Dense(784 -> 10)
+    a1 = ops["relu"](z1)      # ReLU
+    z2 = w2 @ a1 + b2         # Dense(10 -> 10)
+    a2 = ops["softmax"](z2)   # Softmax
     return z1, a1, z2, a2
 
 
@@ -134,19 +168,23 @@ def accuracy(params, x, labels):
     return float(np.mean(np.argmax(forward(params, x)[3], axis=0) == labels))
 
 
-def train(params, x, labels, lr, iterations, softmax_prime="identity", bias_sum="total"):
-    w1, b1, w2, b2 = params
-    y = one_hot(labels)
+def train(params, x, labels, lr, iterations, softmax_prime="identity", bias_sum="total",
+          ops=NUMPY):
+    """Returns the trained parameters (as NumPy arrays) and the wall time of
+    the iterations (converting the inputs to `ops`' arrays is not timed)."""
+    w1, b1, w2, b2 = (ops["array"](p) for p in params)
+    x, y = ops["array"](x), ops["array"](one_hot(labels))
     n = x.shape[1]
 
     def bias_grad(dy):
         # Appendix C: np.sum(output_gradient) -> one scalar for the whole layer.
         if bias_sum == "total":
-            return np.sum(dy)
-        return np.sum(dy, axis=1, keepdims=True)
+            return ops["sum_all"](dy)
+        return ops["sum_rows"](dy)
 
+    t0 = time.perf_counter()
     for _ in range(iterations):
-        z1, a1, z2, a2 = forward((w1, b1, w2, b2), x)
+        z1, a1, z2, a2 = forward((w1, b1, w2, b2), x, ops)
 
         # Loss gradient: averaged difference between output and one-hot targets.
         dz2 = (a2 - y) / n
@@ -159,7 +197,7 @@ def train(params, x, labels, lr, iterations, softmax_prime="identity", bias_sum=
         b2 -= lr * bias_grad(dz2)
 
         # ReLU.
-        dz1 = da1 * relu_prime(z1)
+        dz1 = da1 * ops["relu_prime"](z1)
 
         # First Dense layer (784 -> 10); its input gradient is never used.
         # dW1 = dZ1 . X^T is computed as (X . dZ1^T)^T: the same product, but
@@ -167,14 +205,22 @@ def train(params, x, labels, lr, iterations, softmax_prime="identity", bias_sum=
         # m = 10) far faster.
         w1 -= lr * (x @ dz1.T).T
         b1 -= lr * bias_grad(dz1)
+    wall = time.perf_counter() - t0
 
-    return w1, b1, w2, b2
+    return tuple(np.asarray(p) for p in (w1, b1, w2, b2)), wall
+
+
+def default_data_dir():
+    """MATNET_DATA, else data/mnist in the repository this script lives in."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.environ.get("MATNET_DATA", os.path.join(repo, "data", "mnist"))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=os.environ.get("MATNET_DATA", "/work/shared/data/mnist"),
-                    help="directory with the MNIST IDX (.gz) files")
+    ap.add_argument("--data", default=default_data_dir(),
+                    help="directory with the MNIST IDX (.gz) files "
+                         "(default: $MATNET_DATA, else data/mnist in the repository)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=0.5)
@@ -184,6 +230,9 @@ def main():
     ap.add_argument("--bias-sum", choices=["total", "per-class"], default="total",
                     help="total: np.sum over the whole gradient as in the report's "
                          "listing (default); per-class: sum over samples per row")
+    ap.add_argument("--torch", action="store_true",
+                    help="train with float32 PyTorch tensors (no autograd) instead of NumPy")
+    ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (with --torch)")
     args = ap.parse_args()
 
     x_all, y_all = load_split(args.data, "train")
@@ -196,12 +245,18 @@ def main():
     rng = np.random.default_rng(args.seed)
     params = init_params(rng)
 
-    t0 = time.perf_counter()
-    params = train(params, x_tr, y_tr, args.lr, args.iterations,
-                   args.softmax_prime, args.bias_sum)
-    wall = time.perf_counter() - t0
+    if args.torch:
+        ops = torch_ops(args.threads)
+        engine = f"PyTorch {__import__('torch').__version__} float32, {args.threads} threads"
+    else:
+        ops, engine = NUMPY, "NumPy float64"
+    params, wall = train(params, x_tr, y_tr, args.lr, args.iterations,
+                         args.softmax_prime, args.bias_sum, ops)
+    if args.torch:
+        # Evaluated in float32, as trained.
+        x_tr, x_ho, x_te = (a.astype(np.float32) for a in (x_tr, x_ho, x_te))
 
-    print(f"seed {args.seed}, {args.iterations} iterations, lr {args.lr}, "
+    print(f"{engine}: seed {args.seed}, {args.iterations} iterations, lr {args.lr}, "
           f"softmax-prime {args.softmax_prime}, bias-sum {args.bias_sum}")
     print(f"train accuracy    ({y_tr.size:5d}): {accuracy(params, x_tr, y_tr):.4f}")
     print(f"held-out accuracy ({y_ho.size:5d}): {accuracy(params, x_ho, y_ho):.4f}")

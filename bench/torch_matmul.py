@@ -126,6 +126,9 @@ def run_matnet(path, thread_counts, only=None):
             continue
         try:
             rows = json.loads(proc.stdout)
+            # Since issue 12 the rows sit under "rows", beside the "cpu" facts.
+            if isinstance(rows, dict):
+                rows = rows["rows"]
             for row in rows:
                 found[(row["name"], int(row.get("threads", threads)))] = float(row["gflops"])
         except (ValueError, KeyError, TypeError) as e:

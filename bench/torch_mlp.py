@@ -45,7 +45,11 @@ def matnet_images_per_sec(path, batches, epochs, images, threads):
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"matnet: could not run {' '.join(cmd)}: {e}", file=sys.stderr)
         return {}
-    return {r["batch"]: r["images_per_sec"] for r in json.loads(out)}
+    rows = json.loads(out)
+    # Since issue 12 the rows sit under "rows", beside the "cpu" facts.
+    if isinstance(rows, dict):
+        rows = rows["rows"]
+    return {r["batch"]: r["images_per_sec"] for r in rows}
 
 
 def main():

@@ -148,6 +148,89 @@ struct Row {
     naive_gflops: Option<f64>,
 }
 
+/// The machine a benchmark ran on, printed before every `bench` table and
+/// stored under `"cpu"` in every `--json` output, so a figure never travels
+/// without the CPU and kernel that produced it.
+#[derive(Serialize)]
+pub struct CpuInfo {
+    /// `/proc/cpuinfo`'s "model name" (Linux), else the target architecture.
+    pub model: String,
+    /// SIMD features of this CPU that matnet's kernels (or PyTorch's) use.
+    pub features: Vec<&'static str>,
+    /// The GEMM microkernel products of 24 rows and more run on
+    /// (`MATNET_KERNEL` or the best available).
+    pub kernel: &'static str,
+    /// Threads the kernels use (`MATNET_NUM_THREADS` or all cores).
+    pub threads: usize,
+}
+
+/// Detects [`CpuInfo`]; a bad `MATNET_KERNEL` is the error.
+pub fn cpu_info() -> anyhow::Result<CpuInfo> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    #[allow(unused_mut)]
+    let mut features = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::is_x86_feature_detected as has;
+        for (name, on) in [
+            ("avx2", has!("avx2")),
+            ("fma", has!("fma")),
+            ("avx512f", has!("avx512f")),
+            ("avx512bw", has!("avx512bw")),
+            ("avx512vl", has!("avx512vl")),
+        ] {
+            if on {
+                features.push(name);
+            }
+        }
+        // is_x86_feature_detected!("amx-tile") is unstable (Rust 1.95): the
+        // kernel's flag list says whether the OS enabled AMX tiles.
+        let flags = field("flags").unwrap_or_default();
+        if flags.split_whitespace().any(|f| f == "amx_tile") {
+            features.push("amx-tile");
+        }
+    }
+    Ok(CpuInfo {
+        model,
+        features,
+        kernel: gemm::try_gemm_kernel().map_err(anyhow::Error::msg)?.name(),
+        threads: gemm::num_threads(),
+    })
+}
+
+/// The header line every `bench` subcommand prints before its table.
+fn print_cpu(cpu: &CpuInfo) {
+    println!(
+        "cpu: {} [{}], gemm kernel {}, {} threads",
+        cpu.model,
+        cpu.features.join(" "),
+        cpu.kernel,
+        cpu.threads
+    );
+}
+
+/// Prints `result` as JSON with the machine under `"cpu"`: an object gains
+/// the field, a list of rows becomes `{"cpu": ..., "rows": [...]}`.
+fn print_json(cpu: &CpuInfo, result: impl Serialize) -> anyhow::Result<()> {
+    let cpu = serde_json::to_value(cpu)?;
+    let out = match serde_json::to_value(result)? {
+        serde_json::Value::Object(mut m) => {
+            m.insert("cpu".to_string(), cpu);
+            serde_json::Value::Object(m)
+        }
+        rows => serde_json::json!({ "cpu": cpu, "rows": rows }),
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
 /// Median seconds per call over enough calls to fill ~0.3 s.
 fn time_it(mut f: impl FnMut()) -> f64 {
     f();
@@ -163,25 +246,38 @@ fn time_it(mut f: impl FnMut()) -> f64 {
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    match cmd {
+    let cpu = cpu_info()?;
+    let json = match &cmd {
+        BenchCommand::Matmul { json, .. }
+        | BenchCommand::Mlp { json, .. }
+        | BenchCommand::Conv { json } => *json,
+        BenchCommand::Train(a) => a.json,
+        BenchCommand::Gan(a) => a.json,
+    };
+    if !json {
+        print_cpu(&cpu);
+    }
+    let result = match cmd {
         BenchCommand::Matmul {
             threads,
-            json,
             no_naive,
             only,
-        } => bench_matmul(threads, json, no_naive, only.as_deref()),
+            ..
+        } => bench_matmul(threads, json, no_naive, only.as_deref())?,
         BenchCommand::Mlp {
             batch_sizes,
             epochs,
             images,
-            json,
-        } => bench_mlp(&batch_sizes, epochs, images, json),
-        BenchCommand::Train(args) => bench_train(&args),
-        BenchCommand::Gan(args) => {
-            crate::bench_gan::run(&args, matnet::backend::kernels::num_threads())
-        }
-        BenchCommand::Conv { json } => bench_conv(json),
+            ..
+        } => bench_mlp(&batch_sizes, epochs, images, json)?,
+        BenchCommand::Train(args) => bench_train(&args)?,
+        BenchCommand::Gan(args) => crate::bench_gan::run(&args, cpu.threads)?,
+        BenchCommand::Conv { .. } => bench_conv(json)?,
+    };
+    if json {
+        print_json(&cpu, result)?;
     }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -200,7 +296,7 @@ fn bench_mlp(
     epochs: usize,
     images: usize,
     json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     use matnet::nn::{Linear, Module, Relu, Sequential};
     use matnet::optim::Sgd;
     anyhow::ensure!(
@@ -234,10 +330,7 @@ fn bench_mlp(
             epochs: raw,
         });
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    }
-    Ok(())
+    Ok(serde_json::to_value(rows)?)
 }
 
 /// `images` uniform [0, 1) MNIST-shaped rows `[images, 784]` and random labels.
@@ -285,7 +378,7 @@ fn throughput(
 
 /// The same loop as bench/torch_train.py for one CLI model, Adam lr 1e-3,
 /// training mode (dropout active).
-fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
+fn bench_train(a: &TrainBench) -> anyhow::Result<serde_json::Value> {
     use matnet::models::{Classifier, ModelConfig};
     use matnet::optim::Adam;
     anyhow::ensure!(
@@ -306,28 +399,25 @@ fn bench_train(a: &TrainBench) -> anyhow::Result<()> {
         a.epochs,
     )?;
     let threads = matnet::backend::kernels::num_threads();
-    if a.json {
-        let row = serde_json::json!({
-            "model": a.model.name(),
-            "batch": a.batch_size,
-            "threads": threads,
-            "images_per_sec": median,
-            "epochs": raw,
-        });
-        println!("{}", serde_json::to_string_pretty(&row)?);
-    } else {
+    if !a.json {
         println!(
             "{} batch {}, {threads} threads: {median:.0} images/s (epochs: {raw:.0?})",
             a.model.name(),
             a.batch_size
         );
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "model": a.model.name(),
+        "batch": a.batch_size,
+        "threads": threads,
+        "images_per_sec": median,
+        "epochs": raw,
+    }))
 }
 
 /// Per-layer convolution kernels: `2·N·O·(C/g)·kh·kw·OH·OW` flops per pass
 /// for the forward pass, the input gradient and the weight gradient.
-fn bench_conv(json: bool) -> anyhow::Result<()> {
+fn bench_conv(json: bool) -> anyhow::Result<serde_json::Value> {
     use matnet::backend::kernels as conv;
     use matnet::ops::conv::{Conv2dParams, ConvGeom, ConvShape};
     let mut rng = Rng::new(0);
@@ -394,10 +484,7 @@ fn bench_conv(json: bool) -> anyhow::Result<()> {
             "fwd_gflops": fwd, "grad_x_gflops": gx, "grad_w_gflops": gw,
         }));
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    }
-    Ok(())
+    Ok(serde_json::Value::Array(rows))
 }
 
 fn bench_matmul(
@@ -405,7 +492,7 @@ fn bench_matmul(
     json: bool,
     no_naive: bool,
     only: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(
         threads.iter().all(|&t| t >= 1),
         "--threads values must be at least 1"
@@ -420,7 +507,6 @@ fn bench_matmul(
     // clock it runs at is this moment's): each product's share of it.
     let peak = gemm::fma_peak_gflops(gemm_kernel, 3);
     if !json {
-        println!("gemm kernel: {kernel}");
         if let Some(p) = peak {
             println!("one core's FMA peak at this width: {p:.1} GFLOP/s (independent FMA chains)");
         }
@@ -529,8 +615,5 @@ fn bench_matmul(
             });
         }
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    }
-    Ok(())
+    Ok(serde_json::to_value(rows)?)
 }

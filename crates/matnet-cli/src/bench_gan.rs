@@ -31,7 +31,7 @@ pub struct GanBench {
 /// One D step and one G step per iteration on uniform [-1, 1) "real"
 /// images, non-saturating loss, both Adams at 2·10⁻⁴ (β₁ = 0.5): the same
 /// work as a training step of `matnet train --model dcgan`.
-pub fn run(a: &GanBench, threads: usize) -> anyhow::Result<()> {
+pub fn run(a: &GanBench, threads: usize) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(
         a.model.is_gan(),
         "bench gan takes --model gan or dcgan, got {}",
@@ -63,20 +63,17 @@ pub fn run(a: &GanBench, threads: usize) -> anyhow::Result<()> {
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let name = a.model.name();
-    if a.json {
-        let row = serde_json::json!({
-            "model": name,
-            "conditional": a.conditional,
-            "batch": n,
-            "threads": threads,
-            "steps_per_sec": median,
-            "rounds": raw,
-        });
-        println!("{}", serde_json::to_string_pretty(&row)?);
-    } else {
+    if !a.json {
         println!(
             "{name} batch {n}, {threads} threads: {median:.2} D+G steps/s (rounds: {raw:.2?})"
         );
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "model": name,
+        "conditional": a.conditional,
+        "batch": n,
+        "threads": threads,
+        "steps_per_sec": median,
+        "rounds": raw,
+    }))
 }

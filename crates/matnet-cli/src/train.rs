@@ -401,8 +401,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let epoch_bar = (!full_batch && !args.quiet).then(|| bar(train.len() as u64, "images"));
         let mut step = |x: &Tensor, y: &Tensor| -> anyhow::Result<()> {
-            let m = player
-                .classification_step(&model.logits(x), y)
+            let m = model
+                .train_step(&mut player, x, y)
                 .map_err(|e| anyhow!("{e} in epoch {}; try a lower --lr", epoch + 1))?;
             running.add(&m);
             if let Some(b) = &epoch_bar {

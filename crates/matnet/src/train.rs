@@ -35,7 +35,7 @@ use crate::data::{Dataset, Normalize, batches};
 use crate::nn::Module;
 use crate::nn::loss::{accuracy, cross_entropy};
 use crate::optim::{Optimizer, clip_grad_norm};
-use crate::{Error, Result, Tensor};
+use crate::{Error, Gradients, Result, Tensor};
 
 /// Parameters trained together: their optimizer and gradient clipping.
 pub struct Player {
@@ -86,19 +86,27 @@ impl Player {
     /// A loss that is NaN or infinite is an error and nothing is updated.
     pub fn step(&mut self, loss: &Tensor) -> Result<f32> {
         let l = loss.item();
-        if !l.is_finite() {
-            return Err(Error::Invalid(format!(
-                "training diverged: the loss became {l}"
-            )));
-        }
         // Only this player's gradients: rules that lead elsewhere (the
         // other player's weights) are skipped.
-        let mut grads = loss.backward_for(&self.params);
+        let params = self.params.clone();
+        self.step_with_grads(l, || loss.backward_for(&params))
+    }
+
+    /// The end of [`Player::step`] for gradients computed elsewhere (a fused
+    /// kernel): checks that `loss` is finite, then clips and applies the
+    /// gradients `grads` returns. Returns `loss`.
+    pub fn step_with_grads(&mut self, loss: f32, grads: impl FnOnce() -> Gradients) -> Result<f32> {
+        if !loss.is_finite() {
+            return Err(Error::Invalid(format!(
+                "training diverged: the loss became {loss}"
+            )));
+        }
+        let mut grads = grads();
         if let Some(max) = self.clip {
             clip_grad_norm(&mut grads, &self.params, max);
         }
         self.optimizer.step(&grads);
-        Ok(l)
+        Ok(loss)
     }
 
     /// [`Player::step`] on the cross-entropy of `logits` `[N, C]` against

@@ -504,6 +504,9 @@ impl Storage {
 /// callers to the `cpu` module's layout.
 pub mod kernels {
     pub use super::cpu::conv::{conv2d_backward_data, conv2d_backward_weight, conv2d_forward};
+    pub use super::cpu::dense_relu_dense::{
+        DenseReluDense, DenseReluDenseGrads, dense_relu_dense_grads,
+    };
     pub use super::cpu::gemm::{
         GemmKernel, fma_peak_gflops, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm,
         sgemm_with_kernel, try_gemm_kernel,

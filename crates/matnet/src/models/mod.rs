@@ -44,13 +44,14 @@ pub use gan::{
     DStep, Discriminator, GLoss, Gan, GanConfig, GanTrainer, GanTraining, Generator, Z_DIM,
     discriminator_loss, generator_loss,
 };
-pub use mlp::{SeedMlp, mlp};
+pub use mlp::{FusedStep, SeedMlp, mlp};
 pub use recurrent::RowReader;
 pub use reverser::{DIGITS, Reverser, SEP};
 pub use vit::{Vit, VitConfig};
 
 use crate::io::{self, CONFIG_KEY};
 use crate::nn::{Module, RecurrentKind, Sequential};
+use crate::train::{Player, StepMetrics};
 use crate::{Error, Result, Rng, Tensor};
 
 /// An image classifier's network. An enum rather than a `Box<dyn Module>`
@@ -196,6 +197,30 @@ impl Classifier {
     /// Class scores `[N, classes]` for images `[N, rows·cols]`.
     pub fn logits(&self, x: &Tensor) -> Tensor {
         self.net.forward(x)
+    }
+
+    /// One training step of `player` (this model's parameters) on images
+    /// `x` `[N, rows·cols]` with class indices `labels` `[N]`: cross-entropy,
+    /// gradients, clipping, optimizer step. The seed network on the CPU
+    /// takes its fused kernel ([`SeedMlp::fused_grads`]); every other model
+    /// and device runs the composed graph through autograd.
+    pub fn train_step(
+        &self,
+        player: &mut Player,
+        x: &Tensor,
+        labels: &Tensor,
+    ) -> Result<StepMetrics> {
+        if let Net::SeedMlp(m) = &self.net
+            && let Some(f) = m.fused_grads(x, labels)
+        {
+            let loss = player.step_with_grads(f.loss, || f.grads)?;
+            return Ok(StepMetrics {
+                loss,
+                examples: labels.numel(),
+                accuracy: Some(f.accuracy),
+            });
+        }
+        player.classification_step(&self.logits(x), labels)
     }
 
     /// Writes the `state_dict` and the configuration (plus `metadata`) to a

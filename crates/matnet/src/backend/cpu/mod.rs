@@ -3,6 +3,7 @@
 //! thread pool).
 
 pub mod conv;
+pub mod dense_relu_dense;
 pub mod gemm;
 mod index;
 pub mod math;

@@ -1,0 +1,586 @@
+//! One fused training pass of `Dense → ReLU → Dense → softmax cross-entropy`
+//! (the seed report's network, samples as columns): loss, accuracy and every
+//! parameter gradient, reading the inputs once.
+//!
+//! The composed graph streams `X` (`[N, D]`, 105 MB for the report's 33,600
+//! images) through memory twice per step: once for `Z₁ = W₁·Xᵀ` and once for
+//! `grad_W₁ = dZ₁·X`, both products with a dimension of 10 and so bound by
+//! memory, not arithmetic. Here each block of samples is multiplied while it
+//! sits in L2: forward product, the tiny rest of the network per sample, then
+//! the weight-gradient product on the same block.
+//!
+//! Results do not depend on the thread count: the samples are cut into chunks
+//! of a fixed size, each chunk sums its own gradients in a fixed order, and
+//! the chunks' partial sums are added in chunk order.
+
+use std::sync::Mutex;
+
+use super::gemm::sgemm;
+use super::math::exp;
+use super::threads::parallel_for;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Samples per chunk: one partial sum of every gradient each (32 KB for the
+/// report's network), so the partials stay small beside `X`.
+const CHUNK: usize = 1024;
+/// Samples per block inside a chunk: 128 rows of 784 floats are 400 KB,
+/// which two threads' blocks keep in a 2 MB L2 between the two products.
+const BLOCK: usize = 128;
+
+/// The network's parameters, PyTorch layout: `w1` `[H, D]`, `b1` `[H]`,
+/// `w2` `[C, H]`, `b2` `[C]`.
+#[derive(Clone, Copy)]
+pub struct DenseReluDense<'a> {
+    pub w1: &'a [f32],
+    pub b1: &'a [f32],
+    pub w2: &'a [f32],
+    pub b2: &'a [f32],
+    /// Input features `D`.
+    pub d: usize,
+    /// Hidden units `H`.
+    pub h: usize,
+    /// Classes `C`.
+    pub c: usize,
+}
+
+/// What [`dense_relu_dense_grads`] returns.
+pub struct DenseReluDenseGrads {
+    /// Mean cross-entropy over the samples.
+    pub loss: f32,
+    /// Samples whose largest logit is at their label.
+    pub correct: usize,
+    /// `grad_W₁ = dZ₁·X`, `[H, D]`.
+    pub grad_w1: Vec<f32>,
+    /// `grad_b₁ = Σ_n dZ₁`, `[H]`.
+    pub grad_b1: Vec<f32>,
+    /// `grad_W₂ = dZ₂·A₁ᵀ`, `[C, H]`.
+    pub grad_w2: Vec<f32>,
+    /// `grad_b₂ = Σ_n dZ₂`, `[C]`.
+    pub grad_b2: Vec<f32>,
+}
+
+/// One chunk's sums: the gradients laid out `[W₁ | b₁ | W₂ | b₂]`.
+struct Partial {
+    grads: Vec<f32>,
+    loss: f64,
+    correct: usize,
+}
+
+/// Loss, accuracy and gradients of `mean_n CE(softmax(W₂·ReLU(W₁·xₙ + b₁) + b₂), yₙ)`
+/// for the rows `xₙ` of `x` (`[N, D]`, i.e. `X = xᵀ` holds samples as
+/// columns) and class indices `labels` (`[N]`), on up to `threads` threads.
+///
+/// # Shapes
+/// `x [N, D]`, `labels [N]` -> gradients shaped as the parameters.
+///
+/// # Panics
+/// If the slices do not match `net`'s sizes, or a label is not a class index.
+pub fn dense_relu_dense_grads(
+    net: &DenseReluDense,
+    x: &[f32],
+    labels: &[f32],
+    threads: usize,
+) -> DenseReluDenseGrads {
+    let DenseReluDense { d, h, c, .. } = *net;
+    let n = labels.len();
+    assert!(
+        x.len() == n * d
+            && net.w1.len() == h * d
+            && net.b1.len() == h
+            && net.w2.len() == c * h
+            && net.b2.len() == c,
+        "dense_relu_dense_grads: x of {} values, {n} labels, W1 {} (H {h}, D {d}), b1 {}, W2 {} (C {c}), b2 {}",
+        x.len(),
+        net.w1.len(),
+        net.b1.len(),
+        net.w2.len(),
+        net.b2.len()
+    );
+    let chunks = n.div_ceil(CHUNK);
+    let slots: Vec<Mutex<Option<Partial>>> = (0..chunks).map(|_| Mutex::new(None)).collect();
+    parallel_for(chunks, threads, &|i| {
+        let rows = i * CHUNK..((i + 1) * CHUNK).min(n);
+        let p = chunk(net, x, labels, rows, n);
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    });
+    // Fixed order: chunk 0, 1, 2, ... whichever thread ran it.
+    let mut total = vec![0.0f32; h * d + h + c * h + c];
+    let (mut loss, mut correct) = (0.0f64, 0);
+    for slot in slots {
+        let p = slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .expect("every chunk ran");
+        total.iter_mut().zip(&p.grads).for_each(|(t, g)| *t += g);
+        loss += p.loss;
+        correct += p.correct;
+    }
+    let grad_b2 = total.split_off(h * d + h + c * h);
+    let grad_w2 = total.split_off(h * d + h);
+    let grad_b1 = total.split_off(h * d);
+    DenseReluDenseGrads {
+        loss: (loss / n.max(1) as f64) as f32,
+        correct,
+        grad_w1: total,
+        grad_b1,
+        grad_w2,
+        grad_b2,
+    }
+}
+
+/// The sums over the samples `rows`, block by block; `n` is the whole
+/// batch (the mean's divisor).
+fn chunk(
+    net: &DenseReluDense,
+    x: &[f32],
+    labels: &[f32],
+    rows: std::ops::Range<usize>,
+    n: usize,
+) -> Partial {
+    let DenseReluDense { w1, d, h, c, .. } = *net;
+    let mut grads = vec![0.0f32; h * d + h + c * h + c];
+    let (gw1, rest) = grads.split_at_mut(h * d);
+    let (gb1, rest) = rest.split_at_mut(h);
+    let (gw2, gb2) = rest.split_at_mut(c * h);
+    let (mut loss, mut correct) = (0.0f64, 0);
+    // Per block: Z₁ [H, BLOCK] (pre-activation), then dZ₁ [H, BLOCK].
+    let mut z1 = vec![0.0f32; h * BLOCK];
+    let mut dz1 = vec![0.0f32; h * BLOCK];
+    let mut lanes = Lanes::new(h, c);
+    let inv_n = 1.0 / n as f32;
+    let products = Products::for_hidden(h);
+    let mut start = rows.start;
+    while start < rows.end {
+        let nb = BLOCK.min(rows.end - start);
+        let xb = &x[start * d..(start + nb) * d];
+        products.forward(w1, xb, nb, d, h, &mut z1);
+        for j0 in (0..nb).step_by(L) {
+            let group = Group {
+                j0,
+                valid: L.min(nb - j0),
+                labels: &labels[start + j0..start + j0 + L.min(nb - j0)],
+                inv_n,
+            };
+            let (l, k) = lanes.run(net, &group, &mut z1, &mut dz1);
+            loss += l;
+            correct += k;
+        }
+        // grad_W₁ += dZ₁·X_blk while the block is still in cache.
+        products.grad_w1(&dz1, xb, nb, d, h, gw1);
+        start += nb;
+    }
+    lanes.add_to(gb1, gw2, gb2);
+    Partial {
+        grads,
+        loss,
+        correct,
+    }
+}
+
+/// Samples per lane group of the small layers: one AVX-512 vector.
+const L: usize = 16;
+
+/// One group of up to `L` samples of a block.
+struct Group<'a> {
+    /// First sample, as a column of the block's `Z₁`.
+    j0: usize,
+    /// Samples in the group (`L` but at a block's end).
+    valid: usize,
+    labels: &'a [f32],
+    inv_n: f32,
+}
+
+/// The layers after `Z₁`, sixteen samples at a time so every step is a
+/// vector operation (the per-sample scalar loops were a third of the step,
+/// perf). Lane `l` of each accumulator sums sample `j0 + l` of every group;
+/// the lanes are added up once, at the chunk's end, in lane order.
+struct Lanes {
+    h: usize,
+    c: usize,
+    /// `A₁`, `Z₂` / `dZ₂`, `dA₁` of the group: `[H, L]`, `[C, L]`, `[H, L]`.
+    a1: Vec<f32>,
+    z2: Vec<f32>,
+    da1: Vec<f32>,
+    /// Lane partial sums of `grad_b₁` `[H, L]`, `grad_W₂` `[C·H, L]`, `grad_b₂` `[C, L]`.
+    gb1: Vec<f32>,
+    gw2: Vec<f32>,
+    gb2: Vec<f32>,
+}
+
+impl Lanes {
+    fn new(h: usize, c: usize) -> Lanes {
+        Lanes {
+            h,
+            c,
+            a1: vec![0.0; h * L],
+            z2: vec![0.0; c * L],
+            da1: vec![0.0; h * L],
+            gb1: vec![0.0; h * L],
+            gw2: vec![0.0; c * h * L],
+            gb2: vec![0.0; c * L],
+        }
+    }
+
+    /// Forward from `Z₁` (bias added in place), softmax cross-entropy, and
+    /// backward to `dZ₁`; returns the group's summed loss and correct count.
+    fn run(
+        &mut self,
+        net: &DenseReluDense,
+        g: &Group,
+        z1: &mut [f32],
+        dz1: &mut [f32],
+    ) -> (f64, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { self.run_avx512(net, g, z1, dz1) };
+        }
+        self.run_body(net, g, z1, dz1)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(
+        &mut self,
+        net: &DenseReluDense,
+        g: &Group,
+        z1: &mut [f32],
+        dz1: &mut [f32],
+    ) -> (f64, usize) {
+        self.run_body(net, g, z1, dz1)
+    }
+
+    #[inline(always)]
+    fn run_body(
+        &mut self,
+        net: &DenseReluDense,
+        g: &Group,
+        z1: &mut [f32],
+        dz1: &mut [f32],
+    ) -> (f64, usize) {
+        let (h, c) = (self.h, self.c);
+        let (w2, b1, b2) = (net.w2, net.b1, net.b2);
+        let lanes = |v: &mut [f32], i: usize| -> *mut [f32; L] {
+            <&mut [f32; L]>::try_from(&mut v[i * L..(i + 1) * L]).expect("L lanes")
+        };
+        // Labels as floats (-1 past the group's end) and the per-lane scale:
+        // 1/N for samples, 0 for padding, so padding adds nothing anywhere.
+        let (mut y, mut scale) = ([-1.0f32; L], [0.0f32; L]);
+        for (l, &label) in g.labels.iter().enumerate() {
+            assert!(
+                label >= 0.0 && label.fract() == 0.0 && (label as usize) < c,
+                "dense_relu_dense_grads: label {label} is not a class index below {c}"
+            );
+            (y[l], scale[l]) = (label, g.inv_n);
+        }
+        // SAFETY (every deref below): `lanes` points into a live Vec owned
+        // by self or the caller, L values in bounds, no two alive at once
+        // for the same buffer.
+        unsafe {
+            for r in 0..h {
+                let z = &mut *(&mut z1[r * BLOCK + g.j0..r * BLOCK + g.j0 + L] as *mut [f32]
+                    as *mut [f32; L]);
+                let a = &mut *lanes(&mut self.a1, r);
+                for l in 0..L {
+                    z[l] += b1[r];
+                    a[l] = z[l].max(0.0);
+                }
+            }
+            // Z₂ = W₂·A₁ + b₂.
+            for i in 0..c {
+                let z = &mut *lanes(&mut self.z2, i);
+                *z = [0.0; L];
+                for r in 0..h {
+                    let (w, a) = (w2[i * h + r], &*lanes(&mut self.a1, r));
+                    for l in 0..L {
+                        z[l] += w * a[l];
+                    }
+                }
+                for v in z.iter_mut() {
+                    *v += b2[i];
+                }
+            }
+            // Softmax cross-entropy: dZ₂ = (softmax(Z₂) - onehot(y)) / N.
+            let (mut max, mut best) = ([f32::NEG_INFINITY; L], [0.0f32; L]);
+            let mut zy = [0.0f32; L];
+            for i in 0..c {
+                let z = &*lanes(&mut self.z2, i);
+                for l in 0..L {
+                    if z[l] > max[l] {
+                        (max[l], best[l]) = (z[l], i as f32);
+                    }
+                    if y[l] == i as f32 {
+                        zy[l] = z[l];
+                    }
+                }
+            }
+            let mut sum = [0.0f32; L];
+            for i in 0..c {
+                let z = &mut *lanes(&mut self.z2, i);
+                for l in 0..L {
+                    z[l] = exp(z[l] - max[l]);
+                    sum[l] += z[l];
+                }
+            }
+            let (mut loss, mut correct) = (0.0f64, 0);
+            for l in 0..g.valid {
+                // -log_softmax(z₂)[y] = ln Σ e^(z - max) - (z_y - max).
+                loss += f64::from(sum[l].ln() - (zy[l] - max[l]));
+                correct += usize::from(best[l] == y[l]);
+            }
+            for i in 0..c {
+                let z = &mut *lanes(&mut self.z2, i);
+                let gb = &mut *lanes(&mut self.gb2, i);
+                for l in 0..L {
+                    let hot = if y[l] == i as f32 { 1.0 } else { 0.0 };
+                    z[l] = (z[l] / sum[l] - hot) * scale[l];
+                    gb[l] += z[l];
+                }
+            }
+            // grad_W₂ += dZ₂·A₁ᵀ, dA₁ = W₂ᵀ·dZ₂.
+            self.da1.fill(0.0);
+            for i in 0..c {
+                let dz = &*lanes(&mut self.z2, i);
+                for r in 0..h {
+                    let (a, gw) = (
+                        &*lanes(&mut self.a1, r),
+                        &mut *lanes(&mut self.gw2, i * h + r),
+                    );
+                    let da = &mut *lanes(&mut self.da1, r);
+                    let w = w2[i * h + r];
+                    for l in 0..L {
+                        gw[l] += dz[l] * a[l];
+                        da[l] += w * dz[l];
+                    }
+                }
+            }
+            // ReLU: dZ₁ = dA₁ where Z₁ > 0.
+            for r in 0..h {
+                let z = &*(&z1[r * BLOCK + g.j0..r * BLOCK + g.j0 + L] as *const [f32]
+                    as *const [f32; L]);
+                let d = &mut *(&mut dz1[r * BLOCK + g.j0..r * BLOCK + g.j0 + L] as *mut [f32]
+                    as *mut [f32; L]);
+                let (da, gb) = (&*lanes(&mut self.da1, r), &mut *lanes(&mut self.gb1, r));
+                for l in 0..L {
+                    d[l] = if z[l] > 0.0 { da[l] } else { 0.0 };
+                    gb[l] += d[l];
+                }
+            }
+            (loss, correct)
+        }
+    }
+
+    /// Adds the lane sums, lane 0 first, to the chunk's gradients.
+    fn add_to(&self, gb1: &mut [f32], gw2: &mut [f32], gb2: &mut [f32]) {
+        for (out, acc) in [(gb1, &self.gb1), (gw2, &self.gw2), (gb2, &self.gb2)] {
+            for (o, v) in out.iter_mut().zip(acc.chunks_exact(L)) {
+                *o += v.iter().sum::<f32>();
+            }
+        }
+    }
+}
+
+/// The two products with `X`: the packed GEMM for any width, or direct
+/// AVX-512 loops for the seed network's H = 10.
+///
+/// Measured (perf, 2 threads, 33,600 × 784): through `sgemm`, packing each
+/// block of `X` (twice: once per product) took 35% of the step and the
+/// microkernel 29%; a product with 10 rows needs no packing, since its
+/// 10 accumulator rows fit in registers and `X`'s rows are read in place.
+#[derive(Clone, Copy)]
+enum Products {
+    Gemm,
+    #[cfg(target_arch = "x86_64")]
+    Avx512H10,
+}
+
+impl Products {
+    fn for_hidden(h: usize) -> Products {
+        #[cfg(target_arch = "x86_64")]
+        if h == 10 && std::is_x86_feature_detected!("avx512f") {
+            return Products::Avx512H10;
+        }
+        let _ = h;
+        Products::Gemm
+    }
+
+    /// `z1[r·BLOCK + j] = Σ_k w1[r·d + k] · xb[j·d + k]`.
+    fn forward(self, w1: &[f32], xb: &[f32], nb: usize, d: usize, h: usize, z1: &mut [f32]) {
+        assert!(w1.len() >= h * d && xb.len() >= nb * d && nb <= BLOCK && z1.len() >= h * BLOCK);
+        match self {
+            // SAFETY: w1 is [h, d], xb [nb, d], z1 [h, BLOCK] (checked above).
+            Products::Gemm => unsafe {
+                sgemm(
+                    h,
+                    nb,
+                    d,
+                    w1.as_ptr(),
+                    d as isize,
+                    1,
+                    xb.as_ptr(),
+                    1,
+                    d as isize,
+                    z1.as_mut_ptr(),
+                    BLOCK as isize,
+                    1,
+                    false,
+                    1,
+                )
+            },
+            // SAFETY: the CPU has AVX-512F (for_hidden checked); sizes above.
+            #[cfg(target_arch = "x86_64")]
+            Products::Avx512H10 => unsafe { forward_avx512::<10>(w1, xb, nb, d, z1) },
+        }
+    }
+
+    /// `gw1[r·d + k] += Σ_j dz1[r·BLOCK + j] · xb[j·d + k]`.
+    fn grad_w1(self, dz1: &[f32], xb: &[f32], nb: usize, d: usize, h: usize, gw1: &mut [f32]) {
+        assert!(nb <= BLOCK && dz1.len() >= h * BLOCK && xb.len() >= nb * d && gw1.len() >= h * d);
+        match self {
+            // SAFETY: dz1 is [h, BLOCK], xb [nb, d], gw1 [h, d].
+            Products::Gemm => unsafe {
+                sgemm(
+                    h,
+                    d,
+                    nb,
+                    dz1.as_ptr(),
+                    BLOCK as isize,
+                    1,
+                    xb.as_ptr(),
+                    d as isize,
+                    1,
+                    gw1.as_mut_ptr(),
+                    d as isize,
+                    1,
+                    true,
+                    1,
+                )
+            },
+            // SAFETY: as forward.
+            #[cfg(target_arch = "x86_64")]
+            Products::Avx512H10 => unsafe { grad_w1_avx512::<10>(dz1, xb, nb, d, gw1) },
+        }
+    }
+}
+
+/// Mask of the `d % 16` valid lanes of the last, partial vector of a row.
+#[cfg(target_arch = "x86_64")]
+fn tail_mask(d: usize) -> __mmask16 {
+    ((1u32 << (d % 16)) - 1) as __mmask16
+}
+
+/// Two samples at a time: 2·H accumulators of 16 lanes along `k`, each
+/// weight vector loaded once for both samples, one horizontal sum per
+/// output at the end.
+///
+/// # Safety
+/// AVX-512F; `w1` holds `H·d` values, `xb` `nb·d`, `z1` `H·BLOCK`, `nb <= BLOCK`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_avx512<const H: usize>(
+    w1: &[f32],
+    xb: &[f32],
+    nb: usize,
+    d: usize,
+    z1: &mut [f32],
+) {
+    let (full, mask) = (d / 16, tail_mask(d));
+    let w = w1.as_ptr();
+    let mut j = 0;
+    while j < nb {
+        // An odd last sample runs as its own pair (computed twice, stored once).
+        let j1 = if j + 1 < nb { j + 1 } else { j };
+        // SAFETY: rows j and j1 < nb of xb; k < d in every load below.
+        unsafe {
+            let (x0, x1) = (xb.as_ptr().add(j * d), xb.as_ptr().add(j1 * d));
+            let mut a0 = [_mm512_setzero_ps(); H];
+            let mut a1 = [_mm512_setzero_ps(); H];
+            for c in 0..full {
+                // The stream of X is the cost (perf: 80% of this loop on the
+                // load of x); fetch two pairs ahead, past the block's end too.
+                _mm_prefetch::<_MM_HINT_T0>(x0.wrapping_add(16 * c + 4 * d).cast());
+                _mm_prefetch::<_MM_HINT_T0>(x0.wrapping_add(16 * c + 5 * d).cast());
+                let (v0, v1) = (
+                    _mm512_loadu_ps(x0.add(16 * c)),
+                    _mm512_loadu_ps(x1.add(16 * c)),
+                );
+                for r in 0..H {
+                    let wv = _mm512_loadu_ps(w.add(r * d + 16 * c));
+                    a0[r] = _mm512_fmadd_ps(wv, v0, a0[r]);
+                    a1[r] = _mm512_fmadd_ps(wv, v1, a1[r]);
+                }
+            }
+            if mask != 0 {
+                let k = 16 * full;
+                let (v0, v1) = (
+                    _mm512_maskz_loadu_ps(mask, x0.add(k)),
+                    _mm512_maskz_loadu_ps(mask, x1.add(k)),
+                );
+                for r in 0..H {
+                    let wv = _mm512_maskz_loadu_ps(mask, w.add(r * d + k));
+                    a0[r] = _mm512_fmadd_ps(wv, v0, a0[r]);
+                    a1[r] = _mm512_fmadd_ps(wv, v1, a1[r]);
+                }
+            }
+            for r in 0..H {
+                z1[r * BLOCK + j] = _mm512_reduce_add_ps(a0[r]);
+                z1[r * BLOCK + j1] = _mm512_reduce_add_ps(a1[r]);
+            }
+        }
+        j += 2;
+    }
+}
+
+/// Thirty-two columns of `grad_W₁` at a time: 2·H accumulators of 16 lanes
+/// along `k`, summed over the block's samples in order, then added to `gw1`.
+///
+/// # Safety
+/// AVX-512F; `dz1` holds `H·BLOCK` values, `xb` `nb·d`, `gw1` `H·d`, `nb <= BLOCK`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn grad_w1_avx512<const H: usize>(
+    dz1: &[f32],
+    xb: &[f32],
+    nb: usize,
+    d: usize,
+    gw1: &mut [f32],
+) {
+    let (x, g, out) = (xb.as_ptr(), dz1.as_ptr(), gw1.as_mut_ptr());
+    let mut k = 0;
+    while k < d {
+        // Masks for the two vectors at k and k + 16 (a partial or empty tail).
+        let lanes = |at: usize| -> __mmask16 {
+            if at + 16 <= d {
+                0xFFFF
+            } else if at < d {
+                tail_mask(d)
+            } else {
+                0
+            }
+        };
+        let (m0, m1) = (lanes(k), lanes(k + 16));
+        // SAFETY: masked lanes stay below d; rows j < nb; r < H.
+        unsafe {
+            let mut a0 = [_mm512_setzero_ps(); H];
+            let mut a1 = [_mm512_setzero_ps(); H];
+            for j in 0..nb {
+                let row = x.add(j * d + k);
+                let v0 = _mm512_maskz_loadu_ps(m0, row);
+                let v1 = _mm512_maskz_loadu_ps(m1, row.wrapping_add(16));
+                for r in 0..H {
+                    let gv = _mm512_set1_ps(*g.add(r * BLOCK + j));
+                    a0[r] = _mm512_fmadd_ps(gv, v0, a0[r]);
+                    a1[r] = _mm512_fmadd_ps(gv, v1, a1[r]);
+                }
+            }
+            for r in 0..H {
+                let p = out.add(r * d + k);
+                _mm512_mask_storeu_ps(p, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, p), a0[r]));
+                let p = p.wrapping_add(16);
+                _mm512_mask_storeu_ps(p, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, p), a1[r]));
+            }
+        }
+        k += 32;
+    }
+}
