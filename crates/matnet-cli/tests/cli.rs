@@ -290,6 +290,19 @@ fn same_seed_same_numbers_on_any_thread_count() {
         a.0 == c.0 && a.1 == c.1,
         "1 and 2 threads give different weights"
     );
+    // The convolutional models too: their weight gradients sum fixed runs
+    // of images in a fixed order, whatever the thread count.
+    for model in ["lenet", "cnn", "dcgan"] {
+        let args = [
+            "--model", model, "--epochs", "1", "--limit", "640", "--seed", "3", "--quiet",
+        ];
+        let two = trained(&data, &format!("{model}-2"), "2", &args);
+        let one = trained(&data, &format!("{model}-1"), "1", &args);
+        assert!(
+            two.0 == one.0 && two.1 == one.1,
+            "{model}: 1 and 2 threads give different weights"
+        );
+    }
 }
 
 /// The seed network trains through its fused kernel: the same weights on

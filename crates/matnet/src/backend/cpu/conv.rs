@@ -432,15 +432,22 @@ fn conv2d_backward_data_into(gy: &[f32], w: &[f32], s: &ConvShape, gxp: SendPtr)
     });
 }
 
+/// Images summed into one partial weight gradient.
+const IMAGES_PER_PARTIAL: usize = 16;
+
 /// The gradient of the weight: `gW = Σ_i gy[i] · cols(x[i])ᵀ`,
 /// → `[O, C/groups·kh·kw]`. Each task sums its images into its own buffer;
 /// the buffers are added at the end.
 pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> {
     let (k, l, og) = (s.col_rows(), s.col_len(), s.o / s.groups);
-    // One task (and one partial sum) per thread: with four per thread, as
-    // elsewhere, zeroing and adding the partial sums took longer than a
-    // late worker costs (a 128×1024 weight: 4 MB of partials per call).
-    let split = Split::with_tasks(s.n, threads::num_threads());
+    // One partial sum per run of IMAGES_PER_PARTIAL images, added in a
+    // fixed order: which images each partial holds does not depend on the
+    // thread count, so neither do the weights (with a partial per thread,
+    // LeNet trained on 1 and 2 threads ended up to 0.1 apart). Four
+    // partials per thread, as the other kernels split, cost more zeroing
+    // and adding than a late worker costs (a 128×1024 weight: 4 MB per
+    // call at batch 64).
+    let split = Split::with_tasks(s.n, s.n.div_ceil(IMAGES_PER_PARTIAL));
     let nb = chunk_images(s, split.per);
     let size = s.o * k;
     let mut parts = vec![0.0f32; split.tasks * size];
