@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
-use matnet::data::{Augment, Dataset, DatasetKind, Normalize, Split, batches, to_tensors};
+use matnet::data::{
+    Augment, Dataset, DatasetKind, Normalize, Split, UnitPixels, batches, to_tensors,
+};
 use matnet::models::{Arch, Classifier, ModelConfig, normalize_name};
 use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd};
 use matnet::train::{Player, RunningMetrics, evaluate};
@@ -388,6 +390,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // Full-batch training reuses one tensor of all images rather than
     // converting 33,600 images on every iteration.
     let full = full_batch.then(|| to_tensors(&train, r.normalize));
+    // Unaugmented [0, 1] images also as bytes, which the seed network's
+    // kernel streams in a quarter of the memory (`None` if they would not
+    // give the same values; then the f32 images are used).
+    let pixels = match &full {
+        Some((x, _)) if augment.is_none() && r.normalize == Normalize::Unit => {
+            UnitPixels::new(x.clone(), train.images())
+        }
+        _ => None,
+    };
     let mut rng = Rng::new(args.seed);
     let mut aug_rng = Rng::new(args.seed ^ AUGMENT_SEED);
     let (rows, cols) = (train.rows(), train.cols());
@@ -400,33 +411,37 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         player.set_lr(lr_now);
         let t0 = Instant::now();
         let epoch_bar = (!full_batch && !args.quiet).then(|| bar(train.len() as u64, "images"));
-        let mut step = |x: &Tensor, y: &Tensor| -> anyhow::Result<()> {
-            let m = model
-                .train_step(&mut player, x, y)
+        let mut step =
+            |x: &Tensor, pixels: Option<&UnitPixels>, y: &Tensor| -> anyhow::Result<()> {
+                let m = match pixels {
+                    Some(p) => model.train_step_pixels(&mut player, p, y),
+                    None => model.train_step(&mut player, x, y),
+                }
                 .map_err(|e| anyhow!("{e} in epoch {}; try a lower --lr", epoch + 1))?;
-            running.add(&m);
-            if let Some(b) = &epoch_bar {
-                b.inc(m.examples as u64);
-                let secs = t0.elapsed().as_secs_f64();
-                b.set_message(format!(
-                    "loss {:.4} acc {:.2}% {:.0} img/s",
-                    running.loss(),
-                    100.0 * running.accuracy(),
-                    running.examples() as f64 / secs
-                ));
-            }
-            Ok(())
-        };
+                running.add(&m);
+                if let Some(b) = &epoch_bar {
+                    b.inc(m.examples as u64);
+                    let secs = t0.elapsed().as_secs_f64();
+                    b.set_message(format!(
+                        "loss {:.4} acc {:.2}% {:.0} img/s",
+                        running.loss(),
+                        100.0 * running.accuracy(),
+                        running.examples() as f64 / secs
+                    ));
+                }
+                Ok(())
+            };
         // Training images only: validation and test batches are made elsewhere.
         let mut augmented = |x: &Tensor| match &augment {
             Some(a) => a.apply(x, rows, cols, &mut aug_rng),
             None => x.clone(),
         };
-        match &full {
-            Some((x, y)) => step(&augmented(x), y)?,
-            None => {
+        match (&full, &pixels) {
+            (Some((_, y)), Some(p)) => step(p.images(), Some(p), y)?,
+            (Some((x, y)), None) => step(&augmented(x), None, y)?,
+            (None, _) => {
                 for b in batches(&train, batch_size, r.normalize, Some(&mut rng)) {
-                    step(&augmented(&b.images), &b.labels)?;
+                    step(&augmented(&b.images), None, &b.labels)?;
                 }
             }
         }

@@ -1,11 +1,13 @@
 //! The seed network's fused training kernel (`backend/cpu/dense_relu_dense.rs`)
 //! against the composed graph: the same loss, accuracy, gradients and update
 //! to float tolerance, on every backend (the reference backend takes the
-//! composed path itself), and results that do not depend on the thread count.
+//! composed path itself), results that do not depend on the thread count,
+//! and the byte path (grey levels) giving the f32 path's bits.
 
 mod common;
 
-use matnet::backend::kernels::{DenseReluDense, dense_relu_dense_grads};
+use matnet::backend::kernels::{DenseReluDense, Samples, dense_relu_dense_grads, grey_level};
+use matnet::data::UnitPixels;
 use matnet::models::{Arch, Classifier, ModelConfig, Net};
 use matnet::nn::loss::cross_entropy;
 use matnet::optim::Sgd;
@@ -17,19 +19,24 @@ use matnet::{Module, Rng, Tensor};
 /// H = 10 takes the AVX-512 products where the CPU has them (D = 20: a
 /// partial vector per row), other widths the packed GEMM.
 fn problem(h: usize) -> (Classifier, Tensor, Tensor) {
-    let config = ModelConfig {
-        rows: 4,
-        cols: 5,
-        classes: 4,
-        hidden: vec![h],
-        ..ModelConfig::for_mnist(Arch::SeedMlp)
-    };
-    let model = Classifier::new(config, 7).unwrap();
+    let model = small_seed_mlp(4, 5, h);
     let mut rng = Rng::new(3);
     let n = 2500;
     let x = Tensor::rand_uniform([n, 20], 0.0, 1.0, &mut rng);
     let y = Tensor::from_vec((0..n).map(|_| rng.below(4) as f32).collect(), [n]);
     (model, x, y)
+}
+
+/// A seed-mlp on `rows × cols` images, `h` hidden units, 4 classes.
+fn small_seed_mlp(rows: usize, cols: usize, h: usize) -> Classifier {
+    let config = ModelConfig {
+        rows,
+        cols,
+        classes: 4,
+        hidden: vec![h],
+        ..ModelConfig::for_mnist(Arch::SeedMlp)
+    };
+    Classifier::new(config, 7).unwrap()
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
@@ -125,12 +132,56 @@ fn fused_results_do_not_depend_on_the_thread_count() {
         h,
         c,
     };
-    let one = dense_relu_dense_grads(&net, &x, &labels, 1);
-    let two = dense_relu_dense_grads(&net, &x, &labels, 2);
+    let one = dense_relu_dense_grads(&net, Samples::F32(&x), &labels, 1);
+    let two = dense_relu_dense_grads(&net, Samples::F32(&x), &labels, 2);
     assert_eq!(one.loss.to_bits(), two.loss.to_bits());
     assert_eq!(one.correct, two.correct);
     assert_eq!(one.grad_w1, two.grad_w1);
     assert_eq!(one.grad_b1, two.grad_b1);
     assert_eq!(one.grad_w2, two.grad_w2);
     assert_eq!(one.grad_b2, two.grad_b2);
+}
+
+#[test]
+fn grey_levels_give_the_f32_paths_bits() {
+    // H 10 takes the AVX-512 products (where the CPU has them), H 6 the
+    // packed GEMM on converted blocks; D 33 leaves a partial vector per row.
+    for h in [10, 6] {
+        let mut rng = Rng::new(5);
+        let (n, d) = (2500, 33);
+        let levels: Vec<u8> = (0..n * d).map(|_| rng.below(256) as u8).collect();
+        let y = Tensor::from_vec((0..n).map(|_| rng.below(4) as f32).collect(), [n]);
+        let model = small_seed_mlp(3, 11, h);
+        let Net::SeedMlp(net) = &model.net else {
+            panic!("seed-mlp builds a SeedMlp")
+        };
+        let x = Tensor::from_vec(levels.iter().map(|&k| grey_level(k)).collect(), [n, d]);
+        let pixels = UnitPixels::new(x.clone(), &levels).expect("exact levels");
+        let from_f32 = net.fused_grads(&x, &y).expect("fused");
+        let from_levels = net.fused_grads_pixels(&pixels, &y).expect("fused");
+        assert_eq!(
+            from_f32.loss.to_bits(),
+            from_levels.loss.to_bits(),
+            "H {h}: loss"
+        );
+        assert_eq!(from_f32.accuracy, from_levels.accuracy, "H {h}: accuracy");
+        for (name, p) in model.net.named_parameters() {
+            assert_eq!(
+                from_f32.grads.get(&p).expect("gradient").to_vec(),
+                from_levels.grads.get(&p).expect("gradient").to_vec(),
+                "H {h}: grad {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unit_pixels_refuse_levels_that_do_not_give_the_images() {
+    let levels = [0u8, 17, 255];
+    let x = Tensor::from_vec(levels.iter().map(|&k| grey_level(k)).collect(), [3]);
+    assert!(UnitPixels::new(x.clone(), &levels).is_some());
+    assert!(UnitPixels::new(x.clone(), &[0, 18, 255]).is_none());
+    assert!(UnitPixels::new(x, &[0, 17]).is_none());
+    let standardized = Tensor::from_vec(vec![-0.4242, 0.1, 2.8215], [3]);
+    assert!(UnitPixels::new(standardized, &levels).is_none());
 }

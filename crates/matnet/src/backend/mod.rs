@@ -505,7 +505,7 @@ impl Storage {
 pub mod kernels {
     pub use super::cpu::conv::{conv2d_backward_data, conv2d_backward_weight, conv2d_forward};
     pub use super::cpu::dense_relu_dense::{
-        DenseReluDense, DenseReluDenseGrads, dense_relu_dense_grads,
+        DenseReluDense, DenseReluDenseGrads, Samples, dense_relu_dense_grads, grey_level,
     };
     pub use super::cpu::gemm::{
         GemmKernel, fma_peak_gflops, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm,

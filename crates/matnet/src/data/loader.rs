@@ -5,7 +5,10 @@
 //! dense layer is `images · W`), or `[B, 1, rows, cols]` for convolutions;
 //! labels `[B]`, class ids stored as f32.
 
+use std::sync::Arc;
+
 use super::mnist::Dataset;
+use crate::backend::kernels::grey_level;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -47,6 +50,44 @@ impl Normalize {
             } as f32;
         }
         t
+    }
+}
+
+/// Images `[N, D]` made with [`Normalize::Unit`], kept beside their grey
+/// levels as bytes: a quarter of the memory for a kernel to stream
+/// (`Classifier::train_step_pixels`). Only built when every value of the
+/// tensor is exactly [`grey_level`] of its byte, so either gives the same
+/// numbers.
+#[derive(Clone, Debug)]
+pub struct UnitPixels {
+    images: Tensor,
+    levels: Arc<[u8]>,
+}
+
+impl UnitPixels {
+    /// `images` with its grey `levels` (one byte per value, in the tensor's
+    /// order); `None` unless each value is exactly `grey_level(level)`.
+    pub fn new(images: Tensor, levels: &[u8]) -> Option<UnitPixels> {
+        let exact = images.numel() == levels.len()
+            && images.with_data(|x| {
+                x.iter()
+                    .zip(levels)
+                    .all(|(v, &k)| v.to_bits() == grey_level(k).to_bits())
+            });
+        exact.then(|| UnitPixels {
+            images,
+            levels: levels.into(),
+        })
+    }
+
+    /// The f32 images.
+    pub fn images(&self) -> &Tensor {
+        &self.images
+    }
+
+    /// The grey levels, one per value of [`UnitPixels::images`].
+    pub fn levels(&self) -> &[u8] {
+        &self.levels
     }
 }
 

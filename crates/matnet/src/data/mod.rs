@@ -37,6 +37,6 @@ pub use download::{
     locate_splits_or_download,
 };
 pub use idx::{IdxArray, IdxValues, read_idx, read_idx_values};
-pub use loader::{Batch, Normalize, batches, to_batch, to_tensors};
+pub use loader::{Batch, Normalize, UnitPixels, batches, to_batch, to_tensors};
 pub use location::{default_cache_dir, find_or_explain, find_splits_or_explain, resolve_data_dir};
 pub use mnist::{Dataset, DatasetKind, Split};

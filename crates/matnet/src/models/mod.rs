@@ -49,6 +49,7 @@ pub use recurrent::RowReader;
 pub use reverser::{DIGITS, Reverser, SEP};
 pub use vit::{Vit, VitConfig};
 
+use crate::data::UnitPixels;
 use crate::io::{self, CONFIG_KEY};
 use crate::nn::{Module, RecurrentKind, Sequential};
 use crate::train::{Player, StepMetrics};
@@ -210,8 +211,34 @@ impl Classifier {
         x: &Tensor,
         labels: &Tensor,
     ) -> Result<StepMetrics> {
+        self.step(player, x, None, labels)
+    }
+
+    /// [`Classifier::train_step`] on `x.images()`; the seed network's fused
+    /// kernel streams the grey-level bytes (a quarter of the memory) and
+    /// gives the same bits as from the f32 images.
+    pub fn train_step_pixels(
+        &self,
+        player: &mut Player,
+        x: &UnitPixels,
+        labels: &Tensor,
+    ) -> Result<StepMetrics> {
+        self.step(player, x.images(), Some(x), labels)
+    }
+
+    /// `pixels`, when given, hold `x` as grey levels.
+    fn step(
+        &self,
+        player: &mut Player,
+        x: &Tensor,
+        pixels: Option<&UnitPixels>,
+        labels: &Tensor,
+    ) -> Result<StepMetrics> {
         if let Net::SeedMlp(m) = &self.net
-            && let Some(f) = m.fused_grads(x, labels)
+            && let Some(f) = match pixels {
+                Some(p) => m.fused_grads_pixels(p, labels),
+                None => m.fused_grads(x, labels),
+            }
         {
             let loss = player.step_with_grads(f.loss, || f.grads)?;
             return Ok(StepMetrics {

@@ -9,6 +9,11 @@
 //! sits in L2: forward product, the tiny rest of the network per sample, then
 //! the weight-gradient product on the same block.
 //!
+//! The samples come as f32 or as grey levels (bytes, read as `k / 255`):
+//! the bytes are a quarter of the stream (26 MB instead of 105 MB), and each
+//! level becomes the very f32 the data loader makes, in registers, so both
+//! give the same bits (tested).
+//!
 //! Results do not depend on the thread count: the samples are cut into chunks
 //! of a fixed size, each chunk sums its own gradients in a fixed order, and
 //! the chunks' partial sums are added in chunk order.
@@ -42,6 +47,31 @@ pub struct DenseReluDense<'a> {
     pub h: usize,
     /// Classes `C`.
     pub c: usize,
+}
+
+/// The samples `X` `[N, D]`, one row per sample, as the kernel reads them.
+#[derive(Clone, Copy)]
+pub enum Samples<'a> {
+    /// The values themselves.
+    F32(&'a [f32]),
+    /// Grey levels `k`, each standing for [`grey_level`]`(k)` = `k / 255`.
+    Levels(&'a [u8]),
+}
+
+impl Samples<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Samples::F32(x) => x.len(),
+            Samples::Levels(x) => x.len(),
+        }
+    }
+}
+
+/// The f32 a grey level stands for in [`Samples::Levels`]: `k / 255`,
+/// correctly rounded (the same value as `k as f64 / 255.0` rounded to f32,
+/// which is how the data loader converts bytes: checked for all 256 levels).
+pub fn grey_level(k: u8) -> f32 {
+    f32::from(k) / 255.0
 }
 
 /// What [`dense_relu_dense_grads`] returns.
@@ -78,7 +108,7 @@ struct Partial {
 /// If the slices do not match `net`'s sizes, or a label is not a class index.
 pub fn dense_relu_dense_grads(
     net: &DenseReluDense,
-    x: &[f32],
+    x: Samples,
     labels: &[f32],
     threads: usize,
 ) -> DenseReluDenseGrads {
@@ -133,7 +163,7 @@ pub fn dense_relu_dense_grads(
 /// batch (the mean's divisor).
 fn chunk(
     net: &DenseReluDense,
-    x: &[f32],
+    x: Samples,
     labels: &[f32],
     rows: std::ops::Range<usize>,
     n: usize,
@@ -150,11 +180,27 @@ fn chunk(
     let mut lanes = Lanes::new(h, c);
     let inv_n = 1.0 / n as f32;
     let products = Products::for_hidden(h);
+    // A block of levels as f32, written by the forward product as it
+    // converts them, read back from L2 by the weight-gradient product (one
+    // conversion per value: converting in both products cost more than the
+    // bytes saved, measured).
+    let mut converted = match x {
+        Samples::F32(_) => Vec::new(),
+        Samples::Levels(_) => vec![0.0f32; BLOCK * d],
+    };
     let mut start = rows.start;
     while start < rows.end {
         let nb = BLOCK.min(rows.end - start);
-        let xb = &x[start * d..(start + nb) * d];
-        products.forward(w1, xb, nb, d, h, &mut z1);
+        let span = start * d..(start + nb) * d;
+        let xb = match x {
+            Samples::F32(x) => Samples::F32(&x[span]),
+            Samples::Levels(x) => Samples::Levels(&x[span]),
+        };
+        products.forward(w1, xb, nb, d, h, &mut z1, &mut converted);
+        let xb = match xb {
+            Samples::F32(xb) => xb,
+            Samples::Levels(_) => &converted[..nb * d],
+        };
         for j0 in (0..nb).step_by(L) {
             let group = Group {
                 j0,
@@ -405,12 +451,29 @@ impl Products {
         Products::Gemm
     }
 
-    /// `z1[r·BLOCK + j] = Σ_k w1[r·d + k] · xb[j·d + k]`.
-    fn forward(self, w1: &[f32], xb: &[f32], nb: usize, d: usize, h: usize, z1: &mut [f32]) {
+    /// `z1[r·BLOCK + j] = Σ_k w1[r·d + k] · xb[j·d + k]`; levels are also
+    /// written to `converted` (`[nb, d]`) as f32.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        self,
+        w1: &[f32],
+        xb: Samples,
+        nb: usize,
+        d: usize,
+        h: usize,
+        z1: &mut [f32],
+        converted: &mut [f32],
+    ) {
         assert!(w1.len() >= h * d && xb.len() >= nb * d && nb <= BLOCK && z1.len() >= h * BLOCK);
-        match self {
+        if let Samples::Levels(_) = xb {
+            assert!(
+                converted.len() >= nb * d,
+                "dense_relu_dense: conversion buffer"
+            );
+        }
+        match (self, xb) {
             // SAFETY: w1 is [h, d], xb [nb, d], z1 [h, BLOCK] (checked above).
-            Products::Gemm => unsafe {
+            (Products::Gemm, Samples::F32(xb)) => unsafe {
                 sgemm(
                     h,
                     nb,
@@ -428,9 +491,23 @@ impl Products {
                     1,
                 )
             },
+            (Products::Gemm, Samples::Levels(xb)) => {
+                let copy = &mut converted[..nb * d];
+                copy.iter_mut()
+                    .zip(xb)
+                    .for_each(|(v, &k)| *v = grey_level(k));
+                Products::Gemm.forward(w1, Samples::F32(copy), nb, d, h, z1, &mut []);
+            }
             // SAFETY: the CPU has AVX-512F (for_hidden checked); sizes above.
             #[cfg(target_arch = "x86_64")]
-            Products::Avx512H10 => unsafe { forward_avx512::<10>(w1, xb, nb, d, z1) },
+            (Products::Avx512H10, Samples::F32(xb)) => unsafe {
+                forward_avx512::<10, f32>(w1, xb, nb, d, z1, &mut [])
+            },
+            // SAFETY: as above; converted holds nb·d values (checked above).
+            #[cfg(target_arch = "x86_64")]
+            (Products::Avx512H10, Samples::Levels(xb)) => unsafe {
+                forward_avx512::<10, u8>(w1, xb, nb, d, z1, converted)
+            },
         }
     }
 
@@ -470,23 +547,105 @@ fn tail_mask(d: usize) -> __mmask16 {
     ((1u32 << (d % 16)) - 1) as __mmask16
 }
 
+/// An element of `X` as the AVX-512 products load it: f32 as stored, or a
+/// grey level converted in registers to [`grey_level`]'s value.
+#[cfg(target_arch = "x86_64")]
+trait Element: Copy {
+    /// Whether the loaded values are conversions worth keeping (levels).
+    const CONVERTS: bool;
+    /// Sixteen values at `p`.
+    ///
+    /// # Safety
+    /// AVX-512F; `p` points at 16 readable elements.
+    unsafe fn load(p: *const Self) -> __m512;
+    /// The lanes of `mask` (a prefix: `tail_mask` or all) at `p`, zeros elsewhere.
+    ///
+    /// # Safety
+    /// AVX-512F; the masked elements at `p` are readable.
+    unsafe fn load_masked(p: *const Self, mask: __mmask16) -> __m512;
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Element for f32 {
+    const CONVERTS: bool = false;
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_masked(p: *const f32, mask: __mmask16) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_maskz_loadu_ps(mask, p) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Element for u8 {
+    const CONVERTS: bool = true;
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe { levels_to_unit(_mm_loadu_si128(p.cast())) }
+    }
+    #[inline(always)]
+    unsafe fn load_masked(p: *const u8, mask: __mmask16) -> __m512 {
+        if mask == 0xFFFF {
+            // SAFETY: the caller's contract.
+            return unsafe { Self::load(p) };
+        }
+        // A row's tail only (masked byte loads need AVX-512BW): copy the
+        // valid bytes, zeros after them give zero lanes.
+        let mut buf = [0u8; 16];
+        let valid = mask.count_ones() as usize;
+        // SAFETY: the caller's contract: `valid` bytes at p are readable.
+        unsafe {
+            std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), valid);
+            levels_to_unit(_mm_loadu_si128(buf.as_ptr().cast()))
+        }
+    }
+}
+
+/// Sixteen grey levels to `k / 255`, correctly rounded like [`grey_level`]:
+/// `k·hi + k·lo` in one rounding (an FMA), where `hi + lo` is `1/255` to
+/// about 48 bits. The product `k·hi` alone is wrong for 126 of the 256
+/// levels; a division (`vdivps`) is right but costs several times the
+/// multiply and the FMA. Tested for all 256.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn levels_to_unit(bytes: __m128i) -> __m512 {
+    // SAFETY: the caller has AVX-512F.
+    unsafe {
+        let k = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
+        // hi = 1/255 rounded to f32; lo = 1/255 - hi, rounded.
+        let hi = _mm512_set1_ps(1.0 / 255.0);
+        let lo = _mm512_set1_ps(((1.0f64 / 255.0) - f64::from(1.0f32 / 255.0)) as f32);
+        _mm512_fmadd_ps(k, hi, _mm512_mul_ps(k, lo))
+    }
+}
+
 /// Two samples at a time: 2·H accumulators of 16 lanes along `k`, each
 /// weight vector loaded once for both samples, one horizontal sum per
 /// output at the end.
 ///
 /// # Safety
-/// AVX-512F; `w1` holds `H·d` values, `xb` `nb·d`, `z1` `H·BLOCK`, `nb <= BLOCK`.
+/// AVX-512F; `w1` holds `H·d` values, `xb` `nb·d`, `z1` `H·BLOCK`, `nb <= BLOCK`;
+/// for levels (`T::CONVERTS`) `copy` holds `nb·d`, where their f32 values go.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_avx512<const H: usize>(
+unsafe fn forward_avx512<const H: usize, T: Element>(
     w1: &[f32],
-    xb: &[f32],
+    xb: &[T],
     nb: usize,
     d: usize,
     z1: &mut [f32],
+    copy: &mut [f32],
 ) {
     let (full, mask) = (d / 16, tail_mask(d));
     let w = w1.as_ptr();
+    let out = copy.as_mut_ptr();
+    // One prefetch per cache line of X.
+    let per_line = 64 / (16 * std::mem::size_of::<T>());
     let mut j = 0;
     while j < nb {
         // An odd last sample runs as its own pair (computed twice, stored once).
@@ -499,12 +658,15 @@ unsafe fn forward_avx512<const H: usize>(
             for c in 0..full {
                 // The stream of X is the cost (perf: 80% of this loop on the
                 // load of x); fetch two pairs ahead, past the block's end too.
-                _mm_prefetch::<_MM_HINT_T0>(x0.wrapping_add(16 * c + 4 * d).cast());
-                _mm_prefetch::<_MM_HINT_T0>(x0.wrapping_add(16 * c + 5 * d).cast());
-                let (v0, v1) = (
-                    _mm512_loadu_ps(x0.add(16 * c)),
-                    _mm512_loadu_ps(x1.add(16 * c)),
-                );
+                if c % per_line == 0 {
+                    _mm_prefetch::<_MM_HINT_T0>(x0.wrapping_add(16 * c + 4 * d).cast());
+                    _mm_prefetch::<_MM_HINT_T0>(x0.wrapping_add(16 * c + 5 * d).cast());
+                }
+                let (v0, v1) = (T::load(x0.add(16 * c)), T::load(x1.add(16 * c)));
+                if T::CONVERTS {
+                    _mm512_storeu_ps(out.add(j * d + 16 * c), v0);
+                    _mm512_storeu_ps(out.add(j1 * d + 16 * c), v1);
+                }
                 for r in 0..H {
                     let wv = _mm512_loadu_ps(w.add(r * d + 16 * c));
                     a0[r] = _mm512_fmadd_ps(wv, v0, a0[r]);
@@ -514,9 +676,13 @@ unsafe fn forward_avx512<const H: usize>(
             if mask != 0 {
                 let k = 16 * full;
                 let (v0, v1) = (
-                    _mm512_maskz_loadu_ps(mask, x0.add(k)),
-                    _mm512_maskz_loadu_ps(mask, x1.add(k)),
+                    T::load_masked(x0.add(k), mask),
+                    T::load_masked(x1.add(k), mask),
                 );
+                if T::CONVERTS {
+                    _mm512_mask_storeu_ps(out.add(j * d + k), mask, v0);
+                    _mm512_mask_storeu_ps(out.add(j1 * d + k), mask, v1);
+                }
                 for r in 0..H {
                     let wv = _mm512_maskz_loadu_ps(mask, w.add(r * d + k));
                     a0[r] = _mm512_fmadd_ps(wv, v0, a0[r]);
@@ -582,5 +748,47 @@ unsafe fn grad_w1_avx512<const H: usize>(
             }
         }
         k += 32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernels' vector conversion gives [`grey_level`]'s bits for every
+    /// level, and `grey_level` the data loader's (`k as f64 / 255` rounded).
+    #[test]
+    fn levels_convert_like_the_loader() {
+        for k in 0..=255u8 {
+            let loader = (f64::from(k) / 255.0) as f32;
+            assert_eq!(grey_level(k).to_bits(), loader.to_bits(), "level {k}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn convert(levels: &[u8; 16], mask: __mmask16) -> [f32; 16] {
+                let mut out = [0.0f32; 16];
+                // SAFETY: 16 readable bytes, 16 writable floats.
+                unsafe {
+                    _mm512_storeu_ps(out.as_mut_ptr(), u8::load_masked(levels.as_ptr(), mask))
+                };
+                out
+            }
+            for base in (0..256).step_by(16) {
+                let levels: [u8; 16] = std::array::from_fn(|i| (base + i) as u8);
+                for mask in [0xFFFF, tail_mask(7), 0] {
+                    // SAFETY: the CPU has AVX-512F.
+                    let got = unsafe { convert(&levels, mask) };
+                    for (i, (g, &k)) in got.iter().zip(&levels).enumerate() {
+                        let want = if mask >> i & 1 == 1 {
+                            grey_level(k)
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(g.to_bits(), want.to_bits(), "level {k}, mask {mask:#x}");
+                    }
+                }
+            }
+        }
     }
 }
