@@ -16,7 +16,7 @@ use matnet::{Module, Rng};
 use plotters::style::{BLUE, GREEN, RED, RGBColor};
 
 use crate::chart::{Panel, Series, plot_panels};
-use crate::generate::{generate, grid, save_gif, save_png, to_byte, write_idx};
+use crate::generate::{generate, grid, save_gif, save_png, to_images, write_idx};
 use crate::train::{TrainArgs, bar};
 
 /// Options of `matnet train` that only GANs read.
@@ -173,6 +173,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let grid_n = if a.conditional { classes * 10 } else { 100 };
     let fixed_z = gan.noise(grid_n, &mut Rng::new(args.seed ^ GRID_SEED));
     let fixed_labels: Vec<usize> = (0..grid_n).map(|i| (i / 10) % classes).collect();
+    // `--epoch-samples`: one noise batch too, labels cycling 0-9.
+    let sample_inputs = (a.epoch_samples > 0).then(|| {
+        let n = a.epoch_samples;
+        let z = gan.noise(n, &mut Rng::new(args.seed ^ SAMPLES_SEED));
+        (z, (0..n).map(|i| i % classes).collect::<Vec<usize>>())
+    });
     let mut frames: Vec<GrayImage> = Vec::new();
 
     let (mut shuffle_rng, mut noise_rng) = (Rng::new(args.seed), Rng::new(args.seed ^ 0x2015E));
@@ -228,19 +234,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             bar.finish_and_clear();
         }
         gan.set_training(false);
-        let as_bytes = |pixels: Vec<f32>| -> Vec<Vec<u8>> {
-            pixels
-                .chunks(gan.config.rows * gan.config.cols)
-                .map(|p| p.iter().map(|&v| to_byte(v)).collect())
-                .collect()
-        };
-        let images = as_bytes(generate(&gan, &fixed_z, &fixed_labels));
-        if a.epoch_samples > 0 {
-            let n = a.epoch_samples;
-            let z = gan.noise(n, &mut Rng::new(args.seed ^ SAMPLES_SEED));
-            let labels: Vec<usize> = (0..n).map(|i| i % classes).collect();
+        let size = gan.config.rows * gan.config.cols;
+        let images = to_images(&generate(&gan, &fixed_z, &fixed_labels), size);
+        if let Some((z, labels)) = &sample_inputs {
             let path = out.join(format!("epoch_{epoch:03}-idx3-ubyte.gz"));
-            let samples = as_bytes(generate(&gan, &z, &labels));
+            let samples = to_images(&generate(&gan, z, labels), size);
             write_idx(&path, &samples, gan.config.rows, gan.config.cols, true)?;
         }
         gan.set_training(true);

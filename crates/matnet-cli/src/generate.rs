@@ -111,10 +111,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .collect();
     let pixels = generate(&gan, &z, &labels);
     let (rows, cols) = (cfg.rows, cfg.cols);
-    let images: Vec<Vec<u8>> = pixels
-        .chunks(rows * cols)
-        .map(|p| p.iter().map(|&v| to_byte(v)).collect())
-        .collect();
+    let images = to_images(&pixels, rows * cols);
     match out {
         Out::Png(path) => {
             let per_row = if args.interpolate {
@@ -165,6 +162,15 @@ pub fn generate(gan: &Gan, z: &Tensor, labels: &[usize]) -> Vec<f32> {
 /// A tanh pixel in `[-1, 1]` as a grey byte (−1 black, 1 white).
 pub fn to_byte(v: f32) -> u8 {
     ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8
+}
+
+/// Generated pixels (as [`generate`] returns them) as grey images of
+/// `size` bytes each.
+pub fn to_images(pixels: &[f32], size: usize) -> Vec<Vec<u8>> {
+    pixels
+        .chunks(size)
+        .map(|p| p.iter().map(|&v| to_byte(v)).collect())
+        .collect()
 }
 
 /// Images in a grid of `per_row` columns, 2 black pixels between them.

@@ -20,12 +20,7 @@ impl Tensor {
     /// assert_eq!(grads.get(&x).unwrap().to_vec(), vec![2.0, 4.0, 6.0]);
     /// ```
     pub fn backward(&self) -> Gradients {
-        assert_eq!(
-            self.numel(),
-            1,
-            "backward: called on a tensor of shape {:?}; reduce it to a scalar first",
-            self.shape()
-        );
+        self.assert_scalar("backward");
         self.backward_with(self.ones_like())
     }
 
@@ -50,14 +45,18 @@ impl Tensor {
     /// assert!(grads.get(&b).is_none());
     /// ```
     pub fn backward_for(&self, targets: &[Tensor]) -> Gradients {
+        self.assert_scalar("backward_for");
+        let targets: HashSet<TensorId> = targets.iter().map(Tensor::id).collect();
+        self.backpropagate(self.ones_like(), Some(&targets))
+    }
+
+    fn assert_scalar(&self, caller: &str) {
         assert_eq!(
             self.numel(),
             1,
-            "backward_for: called on a tensor of shape {:?}; reduce it to a scalar first",
+            "{caller}: called on a tensor of shape {:?}; reduce it to a scalar first",
             self.shape()
         );
-        let targets: HashSet<TensorId> = targets.iter().map(Tensor::id).collect();
-        self.backpropagate(self.ones_like(), Some(&targets))
     }
 
     fn backpropagate(&self, grad: Tensor, targets: Option<&HashSet<TensorId>>) -> Gradients {
