@@ -1,4 +1,4 @@
-//! The seed network's fused training kernel (`backend/cpu/dense_relu_dense.rs`)
+//! The seed network's fused training kernel (`backend/cpu/dense_relu_dense/`)
 //! against the composed graph: the same loss, accuracy, gradients and update
 //! to float tolerance, on every backend (the reference backend takes the
 //! composed path itself), results that do not depend on the thread count,

@@ -43,7 +43,7 @@ impl SeedMlp {
     /// Loss, accuracy and the gradient of every parameter for one
     /// cross-entropy step on `x` `[N, D]` with class indices `labels` `[N]`,
     /// from the CPU backend's fused kernel, which reads `X` once where the
-    /// composed graph reads it twice (see `backend/cpu/dense_relu_dense.rs`).
+    /// composed graph reads it twice (see `backend/cpu/dense_relu_dense/`).
     /// The same numbers as `cross_entropy(&self.forward(x), labels)` and its
     /// backward pass, up to float rounding (summation order).
     ///
