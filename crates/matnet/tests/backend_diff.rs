@@ -487,22 +487,26 @@ fn recurrent(d: &mut Diff, g: &mut Gen) {
             out
         },
     );
-    let xp = g.strided(&[t, n, 4 * h]);
-    let w = g.strided(&[4 * h, h]).map(|v| 0.5 * v);
-    let h0 = g.strided(&[n, h]);
-    d.check(
-        &["lstm_layer", "lstm_layer_backward"],
-        &format!("lstm_layer T={t} N={n} H={h}"),
-        &[xp, w, h0, c],
-        SUM,
-        |x| {
-            let v = vars(x);
-            let y = v[0].lstm_layer(&v[1], &v[2], &v[3]);
-            let mut out = grads(&y, &v);
-            out.push(y);
-            out
-        },
-    );
+    // A batch of 32+ rows: on two or more threads the fused layer runs its
+    // recurrence on separate row ranges per thread.
+    for n in [n, g.size(32, 40)] {
+        let xp = g.strided(&[t, n, 4 * h]);
+        let w = g.strided(&[4 * h, h]).map(|v| 0.5 * v);
+        let (h0, c) = (g.strided(&[n, h]), g.strided(&[n, h]));
+        d.check(
+            &["lstm_layer", "lstm_layer_backward"],
+            &format!("lstm_layer T={t} N={n} H={h}"),
+            &[xp, w, h0, c],
+            SUM,
+            |x| {
+                let v = vars(x);
+                let y = v[0].lstm_layer(&v[1], &v[2], &v[3]);
+                let mut out = grads(&y, &v);
+                out.push(y);
+                out
+            },
+        );
+    }
 }
 
 fn optimizers(d: &mut Diff, g: &mut Gen) {

@@ -212,6 +212,7 @@ fn gemm(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+    threads: usize,
 ) {
     // Bounds: the largest element each operand is read or written at.
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
@@ -241,25 +242,9 @@ fn gemm(
             ldc as isize,
             1,
             accumulate,
-            threads::num_threads(),
+            threads,
         )
     }
-}
-
-/// Runs `f(r0, r1)` over row ranges of `0..n`: two or more pool tasks when
-/// a step has enough elements to pay for the hand-off (a 64×128 step's cell
-/// is ~70 µs on one core).
-fn par_rows(n: usize, elems_per_row: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-    let threads = threads::num_threads();
-    let tasks = if n * elems_per_row >= 4096 {
-        threads.min(n)
-    } else {
-        1
-    };
-    let per = n.div_ceil(tasks.max(1));
-    threads::parallel_for(tasks, threads, &|t| {
-        f((t * per).min(n), ((t + 1) * per).min(n))
-    });
 }
 
 avx2_variant!(
@@ -278,6 +263,31 @@ avx2_variant!(
     )
 );
 
+/// Fewest batch rows a task of the recurrence gets: below this, one task
+/// runs the whole batch.
+const MIN_TASK_ROWS: usize = 16;
+
+/// Runs `f(r0, r1, threads)` once per thread on contiguous ranges of the batch rows
+/// `0..n`, each range for the whole recurrence.
+///
+/// Rows of a batch never meet inside an LSTM layer (`h_t` of row `r` needs
+/// only row `r` of `h_{t−1}`), so each task runs all `T` steps on its own
+/// rows without waiting for the others. Measured before: splitting every
+/// step's product and cell between the threads meant two hand-offs per step
+/// (about 110 per forward and backward at T = 28) and left the worker
+/// spinning for a third of an LSTM training step. A row's numbers do not
+/// depend on the split: its products sum `k` in the same order for any
+/// number of rows.
+fn par_batch_rows(n: usize, f: &(dyn Fn(usize, usize, usize) + Sync)) {
+    let all = threads::num_threads();
+    let tasks = all.min(n / MIN_TASK_ROWS).max(1);
+    // One task keeps every thread for its products.
+    let inner = if tasks == 1 { all } else { 1 };
+    threads::parallel_for(tasks, tasks, &|t| {
+        f(n * t / tasks, n * (t + 1) / tasks, inner)
+    });
+}
+
 /// A whole LSTM layer: input projections `xp [T, N, 4H]` (`x_t·W_ihᵀ + b`),
 /// `W_hh [4H, H]`, initial `h0`, `c0` `[N, H]` → `out [T, N, 2H]` with rows
 /// `[h_t | c_t]`, and the gate pre-activations `a_t = xp_t + h_{t−1}·W_hhᵀ`,
@@ -291,28 +301,50 @@ pub fn lstm_layer_forward(
     d: LstmDims,
 ) -> (Vec<f32>, Vec<f32>) {
     let (n, h, g) = (d.n, d.h, 4 * d.h);
+    assert!(
+        xp.len() >= d.t * n * g && w_hh.len() >= g * h && h0.len() >= n * h && c0.len() >= n * h,
+        "lstm_layer_forward: operands shorter than T={}, N={n}, H={h}",
+        d.t
+    );
     let mut gates = xp.to_vec();
     let mut out = vec![0.0f32; d.t * n * 2 * h];
-    for s in 0..d.t {
-        let (done, rest) = out.split_at_mut(s * n * 2 * h);
-        let out_s = &mut rest[..n * 2 * h];
-        let a_s = &mut gates[s * n * g..][..n * g];
-        // h_{t−1} and c_{t−1}: the initial state, or the previous output rows.
-        let (h_prev, c_prev, stride): (&[f32], &[f32], usize) = if s == 0 {
-            (h0, c0, h)
-        } else {
-            let prev = &done[(s - 1) * n * 2 * h..];
-            (prev, &prev[h..], 2 * h)
-        };
-        // a_t += h_{t−1}·W_hhᵀ  (W_hhᵀ element (p, j) at W_hh[j·H + p]).
-        gemm((n, g, h), h_prev, (stride, 1), w_hh, (1, h), a_s, g, true);
-        let (ap, op) = (SendPtr(a_s.as_mut_ptr()), SendPtr(out_s.as_mut_ptr()));
-        par_rows(n, h, &|r0, r1| {
-            // SAFETY: tasks get disjoint row ranges of a_s and out_s.
-            let (a, o) = unsafe { (ap.slice(r0 * g, r1 * g), op.slice(r0 * 2 * h, r1 * 2 * h)) };
-            cell_rows_saving_fast(a, &c_prev[r0 * stride..], stride, o, h);
-        });
-    }
+    let (gp, op) = (SendPtr(gates.as_mut_ptr()), SendPtr(out.as_mut_ptr()));
+    par_batch_rows(n, &|r0, r1, threads| {
+        let rows = r1 - r0;
+        for s in 0..d.t {
+            // SAFETY: this task's rows r0..r1 of step s, disjoint from every
+            // other task's; the previous step's rows were written by this
+            // task and are only read.
+            let (a_s, out_s) = unsafe {
+                (
+                    gp.slice((s * n + r0) * g, (s * n + r1) * g),
+                    op.slice((s * n + r0) * 2 * h, (s * n + r1) * 2 * h),
+                )
+            };
+            // h_{t−1} and c_{t−1}: the initial state, or the previous output rows.
+            let (h_prev, c_prev, stride): (&[f32], &[f32], usize) = if s == 0 {
+                (&h0[r0 * h..r1 * h], &c0[r0 * h..r1 * h], h)
+            } else {
+                // SAFETY: as above (step s − 1, rows r0..r1, read only).
+                let prev =
+                    unsafe { op.slice(((s - 1) * n + r0) * 2 * h, ((s - 1) * n + r1) * 2 * h) };
+                (&*prev, &prev[h..], 2 * h)
+            };
+            // a_t += h_{t−1}·W_hhᵀ  (W_hhᵀ element (p, j) at W_hh[j·H + p]).
+            gemm(
+                (rows, g, h),
+                h_prev,
+                (stride, 1),
+                w_hh,
+                (1, h),
+                a_s,
+                g,
+                true,
+                threads,
+            );
+            cell_rows_saving_fast(a_s, c_prev, stride, out_s, h);
+        }
+    });
     (out, gates)
 }
 
@@ -331,54 +363,84 @@ pub fn lstm_layer_backward(
     d: LstmDims,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let (n, h, g) = (d.n, d.h, 4 * d.h);
+    assert!(
+        gates.len() >= d.t * n * g
+            && out.len() >= d.t * n * 2 * h
+            && g_out.len() >= d.t * n * 2 * h,
+        "lstm_layer_backward: operands shorter than T={}, N={n}, H={h}",
+        d.t
+    );
     let mut g_a = vec![0.0f32; d.t * n * g];
     let mut g_h = vec![0.0f32; n * h];
     let mut g_c = vec![0.0f32; n * h];
-    let mut step_grad = vec![0.0f32; n * 2 * h];
-    let mut g_c_prev = vec![0.0f32; n * h];
-    for s in (0..d.t).rev() {
-        // [g_h | g_c] for step s: its own output gradient plus what flows
-        // back from step s + 1.
-        for (r, row) in step_grad.chunks_exact_mut(2 * h).enumerate() {
-            let go = &g_out[(s * n + r) * 2 * h..][..2 * h];
-            let (gh, gc) = row.split_at_mut(h);
-            for j in 0..h {
-                gh[j] = go[j] + g_h[r * h + j];
-                gc[j] = go[h + j] + g_c[r * h + j];
+    let (ap, hp, cp) = (
+        SendPtr(g_a.as_mut_ptr()),
+        SendPtr(g_h.as_mut_ptr()),
+        SendPtr(g_c.as_mut_ptr()),
+    );
+    par_batch_rows(n, &|r0, r1, threads| {
+        let rows = r1 - r0;
+        // SAFETY: rows r0..r1 of g_h and g_c belong to this task alone.
+        let (g_h, g_c) = unsafe { (hp.slice(r0 * h, r1 * h), cp.slice(r0 * h, r1 * h)) };
+        let mut step_grad = vec![0.0f32; rows * 2 * h];
+        let mut g_c_prev = vec![0.0f32; rows * h];
+        for s in (0..d.t).rev() {
+            // [g_h | g_c] for step s: its own output gradient plus what flows
+            // back from step s + 1.
+            for (r, row) in step_grad.chunks_exact_mut(2 * h).enumerate() {
+                let go = &g_out[(s * n + r0 + r) * 2 * h..][..2 * h];
+                let (gh, gc) = row.split_at_mut(h);
+                for j in 0..h {
+                    gh[j] = go[j] + g_h[r * h + j];
+                    gc[j] = go[h + j] + g_c[r * h + j];
+                }
             }
-        }
-        let (c_prev, stride): (&[f32], usize) = if s == 0 {
-            (c0, h)
-        } else {
-            (&out[(s - 1) * n * 2 * h + h..], 2 * h)
-        };
-        let ga_s = &mut g_a[s * n * g..][..n * g];
-        let act = &gates[s * n * g..][..n * g];
-        let c_new = &out[s * n * 2 * h + h..];
-        let (gp, cp) = (SendPtr(ga_s.as_mut_ptr()), SendPtr(g_c_prev.as_mut_ptr()));
-        let step_grad = &step_grad;
-        par_rows(n, h, &|r0, r1| {
-            // SAFETY: tasks get disjoint row ranges of ga_s and g_c_prev.
-            let (ga, gc) = unsafe { (gp.slice(r0 * g, r1 * g), cp.slice(r0 * h, r1 * h)) };
+            let (c_prev, stride): (&[f32], usize) = if s == 0 {
+                (&c0[r0 * h..], h)
+            } else {
+                (&out[((s - 1) * n + r0) * 2 * h + h..], 2 * h)
+            };
+            // SAFETY: this task's rows of step s.
+            let ga_s = unsafe { ap.slice((s * n + r0) * g, (s * n + r1) * g) };
             cell_rows_backward_saved_fast(
-                &act[r0 * g..r1 * g],
-                &c_prev[r0 * stride..],
+                &gates[(s * n + r0) * g..(s * n + r1) * g],
+                c_prev,
                 stride,
-                &c_new[r0 * 2 * h..],
-                &step_grad[r0 * 2 * h..r1 * 2 * h],
-                ga,
-                gc,
+                &out[(s * n + r0) * 2 * h + h..],
+                &step_grad,
+                ga_s,
+                &mut g_c_prev,
                 h,
             );
-        });
-        // g_h_{t−1} = g_a_t·W_hh, g_c_{t−1} = g_c_prev.
-        gemm((n, h, g), ga_s, (g, 1), w_hh, (h, 1), &mut g_h, h, false);
-        std::mem::swap(&mut g_c, &mut g_c_prev);
-    }
+            // g_h_{t−1} = g_a_t·W_hh, g_c_{t−1} = g_c_prev.
+            gemm(
+                (rows, h, g),
+                ga_s,
+                (g, 1),
+                w_hh,
+                (h, 1),
+                g_h,
+                h,
+                false,
+                threads,
+            );
+            g_c.copy_from_slice(&g_c_prev);
+        }
+    });
     // grad_W_hh = g_a_0ᵀ·h0 + Σ_{t≥1} g_a_tᵀ·h_{t−1}; the h_{t−1} rows for
     // t ≥ 1 are the first H of each output row (row stride 2H).
     let mut g_w = vec![0.0f32; g * h];
-    gemm((g, h, n), &g_a, (1, g), h0, (h, 1), &mut g_w, h, false);
+    gemm(
+        (g, h, n),
+        &g_a,
+        (1, g),
+        h0,
+        (h, 1),
+        &mut g_w,
+        h,
+        false,
+        threads::num_threads(),
+    );
     if d.t > 1 {
         let k = (d.t - 1) * n;
         gemm(
@@ -390,6 +452,7 @@ pub fn lstm_layer_backward(
             &mut g_w,
             h,
             true,
+            threads::num_threads(),
         );
     }
     (g_a, g_w, g_h, g_c)
