@@ -27,6 +27,18 @@ fn has_avx2() -> bool {
     }
 }
 
+/// True when the CPU runs the AVX-512 build of the forward cell (16 lanes).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2() && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 macro_rules! avx2_variant {
     ($(#[$m:meta])* fn $name:ident => $inner:ident($($arg:ident: $ty:ty),*)) => {
         $(#[$m])*
@@ -55,7 +67,13 @@ macro_rules! avx2_variant {
 /// the backward pass needs one `tanh` per element instead of five
 /// transcendental functions.
 #[inline(always)]
-fn cell_rows_saving(a: &mut [f32], c_prev: &[f32], stride: usize, hc: &mut [f32], hidden: usize) {
+fn cell_rows_saving<const L: usize>(
+    a: &mut [f32],
+    c_prev: &[f32],
+    stride: usize,
+    hc: &mut [f32],
+    hidden: usize,
+) {
     for (r, (a, hc)) in a
         .chunks_exact_mut(4 * hidden)
         .zip(hc.chunks_exact_mut(2 * hidden))
@@ -66,13 +84,12 @@ fn cell_rows_saving(a: &mut [f32], c_prev: &[f32], stride: usize, hc: &mut [f32]
         let (a_f, rest) = rest.split_at_mut(hidden);
         let (a_g, a_o) = rest.split_at_mut(hidden);
         let (h, c) = hc.split_at_mut(hidden);
-        // Eight lanes at a time through local arrays: with six slices in
+        // L lanes at a time through local arrays: with six slices in
         // play, the plain loop stayed scalar (alias checks), the arrays
         // vectorise.
-        const L: usize = 8;
         let lanes = hidden / L * L;
         for j in (0..lanes).step_by(L) {
-            let load = |x: &[f32]| -> [f32; L] { x[j..j + L].try_into().expect("8 lanes") };
+            let load = |x: &[f32]| -> [f32; L] { x[j..j + L].try_into().expect("L lanes") };
             let (pi, pf, pg, po, pc) = (load(a_i), load(a_f), load(a_g), load(a_o), load(cp));
             let (mut gi, mut gf, mut gg, mut go, mut cn, mut hn) = (
                 [0.0f32; L],
@@ -247,12 +264,49 @@ fn gemm(
     }
 }
 
-avx2_variant!(
-    /// [`cell_rows_saving`], AVX2+FMA when available.
-    fn cell_rows_saving_fast => cell_rows_saving(
-        a: &mut [f32], c_prev: &[f32], stride: usize, hc: &mut [f32], hidden: usize
-    )
-);
+/// [`cell_rows_saving`] in 16 lanes with AVX-512F, 8 with AVX2+FMA, else 8
+/// lanes of the baseline. Every lane computes the same operations, so the
+/// three give the same bits.
+fn cell_rows_saving_fast(
+    a: &mut [f32],
+    c_prev: &[f32],
+    stride: usize,
+    hc: &mut [f32],
+    hidden: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn avx512(
+            a: &mut [f32],
+            c_prev: &[f32],
+            stride: usize,
+            hc: &mut [f32],
+            hidden: usize,
+        ) {
+            cell_rows_saving::<16>(a, c_prev, stride, hc, hidden)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(
+            a: &mut [f32],
+            c_prev: &[f32],
+            stride: usize,
+            hc: &mut [f32],
+            hidden: usize,
+        ) {
+            cell_rows_saving::<8>(a, c_prev, stride, hc, hidden)
+        }
+        if has_avx512() {
+            // SAFETY: the features were detected.
+            return unsafe { avx512(a, c_prev, stride, hc, hidden) };
+        }
+        if has_avx2() {
+            // SAFETY: the features were detected.
+            return unsafe { avx2(a, c_prev, stride, hc, hidden) };
+        }
+    }
+    cell_rows_saving::<8>(a, c_prev, stride, hc, hidden)
+}
 
 avx2_variant!(
     /// [`cell_rows_backward_saved`], AVX2+FMA when available.
