@@ -156,7 +156,7 @@ fn inspect_vit(args: &InspectArgs, model: &Classifier, vit: &Vit) -> anyhow::Res
             path.display(),
             k + 1
         );
-        let received = a.mean(&[1, 2], false).to_vec(); // [1, P] → P values
+        let received = attention_received(a).to_vec();
         let path = args.out.join(format!("attention{}_received.png", k + 1));
         let (w, h) = write_grid(&path, &[&received], gh, gw, 1)?;
         println!(
@@ -166,6 +166,15 @@ fn inspect_vit(args: &InspectArgs, model: &Classifier, vit: &Vit) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// How much attention each patch receives, averaged over heads and
+/// attending patches.
+///
+/// # Shapes
+/// `[1, heads, P, P] -> [1, P]`.
+pub fn attention_received(maps: &Tensor) -> Tensor {
+    maps.mean(&[1, 2], false)
 }
 
 /// The convolutions of a stack: each one's index and weight.

@@ -139,6 +139,12 @@ fn kinds(answer: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The first activation of `kind` in an explain answer.
+fn activation<'a>(answer: &'a Value, kind: &str) -> &'a Value {
+    let acts = answer["activations"].as_array().unwrap();
+    acts.iter().find(|a| a["kind"] == kind).unwrap()
+}
+
 #[test]
 fn every_architecture_predicts_and_explains() {
     let archs = [
@@ -200,21 +206,11 @@ fn every_architecture_predicts_and_explains() {
         };
         assert!(kinds.iter().any(|k| k == expect), "{name}: {kinds:?}");
         if matches!(arch, Arch::Lstm | Arch::Gru) {
-            let seq = e["activations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["kind"] == "sequence")
-                .unwrap();
+            let seq = activation(&e, "sequence");
             assert_eq!(seq["shape"][0], 28, "{name}: one hidden state per row");
         }
         if arch == Arch::Vit {
-            let att = e["activations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["kind"] == "attention")
-                .unwrap();
+            let att = activation(&e, "attention");
             assert_eq!(att["shape"], json!([4, 16, 16]));
             let rows: Vec<f32> = serde_json::from_value(att["data"].clone()).unwrap();
             for row in rows.chunks(16) {
@@ -480,19 +476,10 @@ fn the_page_classifies_a_drawn_one_and_draws_every_matrix() {
     };
     // One epoch on 5,000 digits: about a second, and it reads a bar as a 1.
     let run = temp("browser-run");
-    let out = Command::new(env!("CARGO_BIN_EXE_matnet"))
-        .args([
-            "train", "--model", "mlp", "--epochs", "1", "--limit", "5000", "--quiet", "--data",
-        ])
-        .arg(&data)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::train(
+        &data,
+        &run,
+        &["--model", "mlp", "--epochs", "1", "--limit", "5000"],
     );
     let server = Server::start(&[&run.join("model.safetensors")]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-browser");

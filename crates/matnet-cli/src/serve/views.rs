@@ -7,7 +7,7 @@ use matnet::nn::Module;
 use matnet::{Tensor, no_grad};
 use serde::Serialize;
 
-use crate::inspect::conv_layers;
+use crate::inspect::{attention_received, conv_layers};
 use crate::predict::{argmax, probabilities};
 
 /// A named array with its shape, values row-major.
@@ -111,6 +111,11 @@ pub fn explain(model: &Classifier, x: &Tensor, pixels: &[f32], weights: bool) ->
             for (k, a) in maps.iter().enumerate() {
                 let name = format!("layer {} attention softmax(Q·Kᵀ/√d) per head", k + 1);
                 acts.push(Matrix::new(name, "attention", a));
+                // Drawn on the patch grid, so it lines up with the digit.
+                let (gh, gw) = (rows / v.patch_size(), cols / v.patch_size());
+                let received = attention_received(a).reshape([gh, gw]);
+                let name = format!("layer {} attention received per patch", k + 1);
+                acts.push(Matrix::new(name, "image", &received));
             }
             acts.push(Matrix::new("logits", "vector", &logits));
         }
