@@ -22,7 +22,7 @@ const context = await chromium.launchPersistentContext(profile, {
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
   ],
-  viewport: { width: 1280, height: 900 },
+  viewport: { width: 1280, height: 1000 },
 });
 const errors = [];
 const result = { errors };
@@ -67,7 +67,8 @@ try {
     for (let p = 0; p < d.length && distinct.size < 3; p += 4) distinct.add((d[p] << 16) | (d[p + 1] << 8) | d[p + 2]);
     return { name: c.dataset.name, section: c.closest('.views').id, width: c.width, height: c.height, nonBlank: distinct.size > 1 };
   }));
-  await page.screenshot({ path: path.join(out, 'serve-draw.png'), fullPage: true });
+  await page.screenshot({ path: path.join(out, 'serve-draw.png') });
+  await page.screenshot({ path: path.join(out, 'serve-draw-full.png'), fullPage: true });
 
   if (await page.locator('#tab-generate').isEnabled()) {
     await page.click('#tab-generate');
@@ -75,7 +76,7 @@ try {
     await page.locator('#walk').fill('0.5');
     await page.waitForTimeout(1500);
     result.generated = await page.evaluate(() => document.querySelector('#grid').width);
-    await page.screenshot({ path: path.join(out, 'serve-generate.png'), fullPage: true });
+    await page.screenshot({ path: path.join(out, 'serve-generate.png'), clip: { x: 0, y: 0, width: 1000, height: 820 } });
   }
 } catch (e) {
   errors.push(String(e));
