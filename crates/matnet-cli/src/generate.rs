@@ -92,13 +92,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         let ends = gan.noise(2, &mut rng).to_vec();
         let (a, b) = ends.split_at(cfg.z_dim);
         let steps = (count.max(2) - 1) as f32;
-        let walk: Vec<f32> = (0..count)
-            .flat_map(|i| {
-                let t = i as f32 / steps;
-                a.iter().zip(b).map(move |(a, b)| a + t * (b - a))
-            })
-            .collect();
-        Tensor::from_vec(walk, [count, cfg.z_dim])
+        let ts: Vec<f32> = (0..count).map(|i| i as f32 / steps).collect();
+        lerp(a, b, &ts)
     } else {
         gan.noise(count, &mut rng)
     };
@@ -157,6 +152,19 @@ pub fn generate(gan: &Gan, z: &Tensor, labels: &[usize]) -> Vec<f32> {
         out.extend(gan.generator.generate(&z.narrow(0, start, len), y).to_vec());
     }
     out
+}
+
+/// Points on the straight line from noise vector `a` to `b`: one row
+/// `a + t·(b − a)` per `t`.
+///
+/// # Shapes
+/// `a`, `b` `[z_dim]` -> `[ts.len(), z_dim]`.
+pub fn lerp(a: &[f32], b: &[f32], ts: &[f32]) -> Tensor {
+    let walk: Vec<f32> = ts
+        .iter()
+        .flat_map(|&t| a.iter().zip(b).map(move |(a, b)| a + t * (b - a)))
+        .collect();
+    Tensor::from_vec(walk, [ts.len(), a.len()])
 }
 
 /// A tanh pixel in `[-1, 1]` as a grey byte (−1 black, 1 white).

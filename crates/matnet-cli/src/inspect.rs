@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use image::{ImageOutputFormat, Rgb, RgbImage};
-use matnet::nn::Module;
+use matnet::nn::{Module, Sequential};
 use matnet::{Tensor, no_grad};
 
 use matnet::models::{Classifier, Net, Vit, load_classifier};
 
-use crate::predict::image_input;
+use crate::predict::{argmax, image_input};
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
@@ -43,17 +43,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     // A layer with a 4-D `weight` is a convolution ([C_out, C_in, kh, kw]);
     // the layers are trait objects, and their parameters are the one thing
     // the public API says about what they are.
-    let convs: Vec<(usize, Tensor)> = model
-        .net
-        .layers()
-        .map(|seq| {
-            seq.layers()
-                .iter()
-                .enumerate()
-                .filter_map(|(i, l)| conv_weight(l.as_ref()).map(|w| (i, w)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let convs = model.net.layers().map(conv_layers).unwrap_or_default();
     let (Some(seq), Some((first, weight))) = (model.net.layers(), convs.first()) else {
         bail!("inspect: model '{arch}' has no convolutional layers");
     };
@@ -117,9 +107,7 @@ fn prepare(args: &InspectArgs, model: &Classifier) -> anyhow::Result<(Vec<u8>, T
 /// Prints the predicted class and its probability from the logits `[1, classes]`.
 fn report(args: &InspectArgs, arch: &str, logits: &Tensor) {
     let probs = logits.softmax(-1).to_vec();
-    let best = (0..probs.len())
-        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-        .unwrap_or(0);
+    let best = argmax(&probs);
     println!(
         "{}: {arch}, {} predicted as {best} ({:.1}%)",
         args.checkpoint.display(),
@@ -168,7 +156,7 @@ fn inspect_vit(args: &InspectArgs, model: &Classifier, vit: &Vit) -> anyhow::Res
             path.display(),
             k + 1
         );
-        let received = a.mean(&[1, 2], false).to_vec(); // [1, P] → P values
+        let received = attention_received(a).to_vec();
         let path = args.out.join(format!("attention{}_received.png", k + 1));
         let (w, h) = write_grid(&path, &[&received], gh, gw, 1)?;
         println!(
@@ -178,6 +166,24 @@ fn inspect_vit(args: &InspectArgs, model: &Classifier, vit: &Vit) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// How much attention each patch receives, averaged over heads and
+/// attending patches.
+///
+/// # Shapes
+/// `[1, heads, P, P] -> [1, P]`.
+pub fn attention_received(maps: &Tensor) -> Tensor {
+    maps.mean(&[1, 2], false)
+}
+
+/// The convolutions of a stack: each one's index and weight.
+pub fn conv_layers(seq: &Sequential) -> Vec<(usize, Tensor)> {
+    seq.layers()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| conv_weight(l.as_ref()).map(|w| (i, w)))
+        .collect()
 }
 
 /// The weight of a convolution layer (4-D), or `None` for other layers.

@@ -13,6 +13,7 @@ mod inspect;
 mod predict;
 mod reverse;
 mod samples;
+mod serve;
 mod train;
 
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ enum Command {
     /// Score generated 28×28 digits (IDX file, PNG folder or PNG grid): FID,
     /// Inception Score, precision/recall and class shares, beside real MNIST.
     GanScore(gan_score::GanScoreArgs),
+    /// Serve checkpoints over HTTP: a JSON API and a page to draw digits on
+    /// and watch every matrix of the network respond.
+    Serve(serve::ServeArgs),
     /// Download a dataset into the cache directory and verify its checksums.
     Download {
         /// Dataset to fetch (mnist).
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Generate(args) => generate::run(args),
         Command::GanScore(args) => gan_score::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Download { dataset, dir } => download(&dataset, dir),
         Command::Bench { what } => bench::run(what),
     };

@@ -31,8 +31,7 @@ pub fn image_input(path: &Path, model: &Classifier) -> anyhow::Result<(Vec<u8>, 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let model = load_classifier(&args.checkpoint)?;
     let (_, x) = image_input(&args.image, &model)?;
-    let _g = matnet::no_grad();
-    let probs = model.logits(&x).softmax(-1).to_vec();
+    let probs = probabilities(&model, &x);
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
     let kind: matnet::data::DatasetKind = model.config.dataset.parse()?;
@@ -54,6 +53,20 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Class probabilities `softmax(logits)` for one input row `[1, rows·cols]`,
+/// without recording a graph.
+pub fn probabilities(model: &Classifier, x: &Tensor) -> Vec<f32> {
+    let _g = matnet::no_grad();
+    model.logits(x).softmax(-1).to_vec()
+}
+
+/// The index of the largest value (0 for an empty slice).
+pub fn argmax(values: &[f32]) -> usize {
+    (0..values.len())
+        .max_by(|&a, &b| values[a].total_cmp(&values[b]))
+        .unwrap_or(0)
+}
+
 /// The model input `[1, d]` for prepared grey levels, normalised as in training.
 pub fn to_input(pixels: &[u8], normalize: Normalize, d: usize) -> Tensor {
     let v: Vec<f32> = pixels
@@ -69,11 +82,35 @@ pub fn to_input(pixels: &[u8], normalize: Normalize, d: usize) -> Tensor {
 /// at the centre.
 pub fn prepare_digit(path: &Path, rows: usize, cols: usize) -> anyhow::Result<Vec<u8>> {
     let img = image::open(path)
-        .with_context(|| format!("{}: cannot read image (PNG expected)", path.display()))?
-        .to_luma8();
+        .with_context(|| format!("{}: cannot read image (PNG expected)", path.display()))?;
+    prepare_image(&img, rows, cols).with_context(|| path.display().to_string())
+}
+
+/// Decodes PNG bytes from an untrusted source: images over
+/// `MAX_SIDE` pixels a side are refused before any pixel is decoded, so a
+/// small file that claims a huge image cannot claim the memory.
+pub fn decode_png(bytes: &[u8]) -> anyhow::Result<image::DynamicImage> {
+    const MAX_SIDE: u32 = 4096;
+    let mut limits = image::io::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(4 * MAX_SIDE as u64 * MAX_SIDE as u64);
+    let mut reader =
+        image::io::Reader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
+    reader.limits(limits);
+    reader.decode().context("cannot read image (PNG expected)")
+}
+
+/// [`prepare_digit`] for an image already decoded.
+pub fn prepare_image(
+    img: &image::DynamicImage,
+    rows: usize,
+    cols: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let img = img.to_luma8();
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
-        bail!("{}: image is empty", path.display());
+        bail!("image is empty");
     }
     let px: Vec<f32> = img.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
     // The border tells the background: MNIST digits are light on dark.
@@ -99,10 +136,7 @@ pub fn prepare_digit(path: &Path, rows: usize, cols: usize) -> anyhow::Result<Ve
     };
     let peak = ink.iter().cloned().fold(0.0, f32::max);
     if peak < 0.2 {
-        bail!(
-            "{}: no digit found (the image has almost no contrast)",
-            path.display()
-        );
+        bail!("no digit found (the image has almost no contrast)");
     }
     let on = |v: f32| v > 0.25 * peak;
     let (mut x0, mut x1, mut y0, mut y1) = (w as usize, 0, h as usize, 0);

@@ -402,19 +402,7 @@ fn predict_reads_a_user_drawn_digit() {
         return;
     };
     let dir = std::env::temp_dir().join(format!("matnet-cli-predict-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_matnet"))
-        .args(["train", "--epochs", "2", "--limit", "10000", "--quiet"])
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::train(&data, &dir, &["--epochs", "2", "--limit", "10000"]);
     let test = matnet::data::Dataset::load(
         Path::new(&data),
         matnet::data::DatasetKind::Mnist,

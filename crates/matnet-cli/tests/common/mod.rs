@@ -111,3 +111,21 @@ pub fn mnist_data(file: &str) -> Option<std::ffi::OsString> {
     }
     data
 }
+
+/// Runs `matnet train ARGS --data DATA --out OUT --quiet` and asserts it succeeded.
+pub fn train(data: &std::ffi::OsStr, out: &Path, args: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_matnet"))
+        .arg("train")
+        .args(args)
+        .args(["--quiet", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
