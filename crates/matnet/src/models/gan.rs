@@ -152,6 +152,10 @@ macro_rules! player_module {
                 self.0.body.set_training(training);
             }
 
+            fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+                self.0.body.for_each_rng(f);
+            }
+
             fn describe(&self) -> String {
                 let label = if self.0.label.is_some() {
                     "label ⧺ "
@@ -270,6 +274,11 @@ impl Module for Gan {
     fn set_training(&mut self, training: bool) {
         self.generator.set_training(training);
         self.discriminator.set_training(training);
+    }
+
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        self.generator.for_each_rng(f);
+        self.discriminator.for_each_rng(f);
     }
 
     fn describe(&self) -> String {
