@@ -13,12 +13,13 @@ mod inspect;
 mod predict;
 mod reverse;
 mod samples;
+mod state;
 mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const WELCOME: &str = "\
 matnet: neural networks as matrix operations.
@@ -73,13 +74,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let Some(command) = cli.command else {
         println!("{WELCOME}");
         return ExitCode::SUCCESS;
     };
     let result = match command {
-        Command::Train(args) => train::run(args),
+        Command::Train(mut args) => {
+            if let Some(m) = matches.subcommand_matches("train") {
+                args.explicit = state::explicit_flags(m);
+            }
+            train::run(args)
+        }
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -91,6 +98,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<state::Interrupted>() => {
+            eprintln!("{e}");
+            let code = e
+                .downcast_ref::<state::Interrupted>()
+                .map_or(130, |i| i.code);
+            ExitCode::from(code)
+        }
         Err(e) => {
             // One clear line (with its causes), never a panic trace.
             eprintln!("error: {e:#}");

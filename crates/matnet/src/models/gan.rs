@@ -314,7 +314,8 @@ fn mlp_discriminator(d_in: usize, rng: &mut Rng) -> Sequential {
 }
 
 /// What the generator minimises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum GLoss {
     /// Eq. 9 as written: `E_z[log(1 − D(G(z)))]`. Its gradient vanishes
