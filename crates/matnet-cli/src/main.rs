@@ -44,7 +44,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model, evaluate it on the test set, and save checkpoint, metrics and chart.
-    Train(train::TrainArgs),
+    // Boxed: the training flags are most of the enum's size.
+    Train(Box<train::TrainArgs>),
     /// Evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix.
     Eval(evaluate::EvalArgs),
     /// Classify a PNG image of a digit (any size, colour or grey, light or dark background).
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
             if let Some(m) = matches.subcommand_matches("train") {
                 args.explicit = state::explicit_flags(m);
             }
-            train::run(args)
+            train::run(*args)
         }
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
