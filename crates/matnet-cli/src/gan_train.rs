@@ -11,16 +11,18 @@ use std::time::Instant;
 use anyhow::{Context, anyhow, ensure};
 use image::GrayImage;
 use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches};
+use matnet::io::TrainingState;
 use matnet::models::{GLoss, Gan, GanConfig, GanTrainer, GanTraining, Z_DIM};
 use matnet::{Module, Rng};
 use plotters::style::{BLUE, GREEN, RED, RGBColor};
+use serde::{Deserialize, Serialize};
 
 use crate::chart::{Panel, Series, plot_panels};
 use crate::generate::{generate, grid, save_gif, save_png, to_images, write_idx};
 use crate::train::{TrainArgs, bar};
 
 /// Options of `matnet train` that only GANs read.
-#[derive(clap::Args)]
+#[derive(clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct GanArgs {
     /// gan/dcgan: both players read the class label, so `generate --digit`
     /// can ask for a digit.
@@ -62,7 +64,7 @@ const SAMPLES_SEED: u64 = 0x5A3F1E;
 const CHART_EVERY: usize = 25;
 
 /// Means of the step figures over a stretch of training.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
 struct Means {
     d_loss: f64,
     d_real: f64,
@@ -84,10 +86,40 @@ impl Means {
 }
 
 /// One row of a GAN run's `metrics.csv`.
+#[derive(Clone, Serialize, Deserialize)]
 struct EpochRow {
     epoch: usize,
     means: Means,
     seconds: f64,
+}
+
+/// Where a GAN run stands, saved in its training state: `done` epochs
+/// finished and `step` batches into the next (its shuffling stream saved as
+/// it was at that epoch's start), the counters, the chart's points and the
+/// rows so far.
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    done: usize,
+    step: usize,
+    d_count: usize,
+    g_count: usize,
+    means: Means,
+    window: Means,
+    points: Vec<(usize, Means)>,
+    history: Vec<EpochRow>,
+    elapsed: f64,
+}
+
+/// The training state of `gan` and both players (`shuffle`: the stream as
+/// at the current epoch's start).
+fn snapshot(gan: &Gan, trainer: &GanTrainer, shuffle: &Rng, noise: &Rng) -> TrainingState {
+    let mut s = TrainingState::new("");
+    s.put_module("gan", gan);
+    s.put_player("d", &trainer.d);
+    s.put_player("g", &trainer.g);
+    s.put_rng("shuffle", shuffle);
+    s.put_rng("noise", noise);
+    s
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
@@ -150,8 +182,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&name));
-    fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create run directory {}", out.display()))?;
+    let (mut saver, resumed) = crate::state::Saver::open(&out, args)?;
     println!(
         "training {name} ({} + {} parameters: {}) on {} images of {kind}; {epochs} epochs, batch {batch_size}, \
          {:?} G loss, real target {}, lr D {} G {}, {} D step(s) per G step, seed {}",
@@ -187,10 +218,32 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (mut history, mut points) = (Vec::new(), Vec::new());
     let (mut window, mut d_count, mut g_count, mut stop) =
         (Means::default(), 0usize, 0usize, false);
-    for epoch in 1..=epochs {
+    let (mut done, mut skip, mut resumed_means, mut before) = (0, 0, None, 0.0);
+    if let Some(s) = &resumed {
+        let p: Progress = saver.progress(s)?;
+        s.load_module("gan", &gan)?;
+        s.load_player("d", &mut trainer.d)?;
+        s.load_player("g", &mut trainer.g)?;
+        (shuffle_rng, noise_rng) = (s.rng("shuffle")?, s.rng("noise")?);
+        (done, skip, d_count, g_count) = (p.done, p.step, p.d_count, p.g_count);
+        (window, points, history, before) = (p.window, p.points, p.history, p.elapsed);
+        resumed_means = Some(p.means);
+        // The GIF's earlier frames are the grids already written.
+        for e in 1..=done {
+            let path = out.join(format!("epoch_{e:03}.png"));
+            let img = image::open(&path)
+                .with_context(|| format!("cannot read {} to resume", path.display()))?;
+            frames.push(img.to_luma8());
+        }
+        println!("resuming at epoch {}, step {skip}", done + 1);
+    }
+    let elapsed = || before + started.elapsed().as_secs_f64();
+    for epoch in done + 1..=epochs {
         let epoch_bar = (!args.quiet).then(|| bar(train.len() as u64, "images"));
-        let mut means = Means::default();
-        for b in batches(&train, batch_size, Normalize::Unit, Some(&mut shuffle_rng)) {
+        let mut means = resumed_means.take().unwrap_or_default();
+        let epoch_rng = shuffle_rng.clone();
+        let all = batches(&train, batch_size, Normalize::Unit, Some(&mut shuffle_rng));
+        for (i, b) in all.enumerate().skip(std::mem::take(&mut skip)) {
             // tanh output: real images scaled from [0, 1] to [-1, 1] to match.
             let real = b.images.affine(2.0, -1.0);
             let diverged =
@@ -225,9 +278,23 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     means.g()
                 ));
             }
-            if deadline.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
+            if deadline.is_some_and(|d| elapsed() >= d) {
                 stop = true;
                 break;
+            }
+            if saver.due() {
+                let progress = Progress {
+                    done: epoch - 1,
+                    step: i + 1,
+                    d_count,
+                    g_count,
+                    means,
+                    window,
+                    points: points.clone(),
+                    history: history.clone(),
+                    elapsed: elapsed(),
+                };
+                saver.save(snapshot(&gan, &trainer, &epoch_rng, &noise_rng), &progress)?;
             }
         }
         if let Some(bar) = epoch_bar {
@@ -248,7 +315,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let row = EpochRow {
             epoch,
             means,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: elapsed(),
         };
         let [dl, dr, df] = means.d();
         println!(
@@ -260,6 +327,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             if stop { " (time limit reached)" } else { "" }
         );
         history.push(row);
+        let progress = Progress {
+            done: epoch,
+            step: 0,
+            d_count,
+            g_count,
+            means: Means::default(),
+            window,
+            points: points.clone(),
+            history: history.clone(),
+            elapsed: elapsed(),
+        };
+        saver.save(
+            snapshot(&gan, &trainer, &shuffle_rng, &noise_rng),
+            &progress,
+        )?;
         if stop {
             break;
         }
@@ -267,7 +349,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if window.d_steps > 0 {
         points.push((g_count, window));
     }
-    let secs = started.elapsed().as_secs_f64();
+    let secs = elapsed();
     println!(
         "done in {secs:.1}s: {d_count} D and {g_count} G steps, {:.2} D+G steps/s",
         g_count as f64 / secs

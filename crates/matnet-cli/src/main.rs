@@ -14,12 +14,13 @@ mod predict;
 mod reverse;
 mod samples;
 mod serve;
+mod state;
 mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const WELCOME: &str = "\
 matnet: neural networks as matrix operations.
@@ -44,7 +45,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model, evaluate it on the test set, and save checkpoint, metrics and chart.
-    Train(train::TrainArgs),
+    // Boxed: the training flags are most of the enum's size.
+    Train(Box<train::TrainArgs>),
     /// Evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix.
     Eval(evaluate::EvalArgs),
     /// Classify a PNG image of a digit (any size, colour or grey, light or dark background).
@@ -77,13 +79,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let Some(command) = cli.command else {
         println!("{WELCOME}");
         return ExitCode::SUCCESS;
     };
     let result = match command {
-        Command::Train(args) => train::run(args),
+        Command::Train(mut args) => {
+            if let Some(m) = matches.subcommand_matches("train") {
+                args.explicit = state::explicit_flags(m);
+            }
+            train::run(*args)
+        }
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -96,6 +104,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<state::Interrupted>() => {
+            eprintln!("{e}");
+            let code = e
+                .downcast_ref::<state::Interrupted>()
+                .map_or(130, |i| i.code);
+            ExitCode::from(code)
+        }
         Err(e) => {
             // One clear line (with its causes), never a panic trace.
             eprintln!("error: {e:#}");

@@ -30,7 +30,17 @@ fn random_sequence(rng: &mut Rng, len: usize) -> Vec<usize> {
     (0..len).map(|_| rng.below(DIGITS)).collect()
 }
 
-pub fn run(a: ReverseArgs) -> anyhow::Result<()> {
+/// Where a reverse-task run stands, saved in its training state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Progress {
+    step: usize,
+    skipped: usize,
+}
+
+/// Steps between the loss lines, and between saves of the training state.
+const LOG_EVERY: usize = 250;
+
+pub fn run(args: &crate::train::TrainArgs, a: ReverseArgs) -> anyhow::Result<()> {
     ensure!(
         (2..=64).contains(&a.len),
         "--seq-len must be between 2 and 64, got {}",
@@ -69,9 +79,18 @@ pub fn run(a: ReverseArgs) -> anyhow::Result<()> {
         total: a.steps,
         min_lr: 0.0,
     };
+    let (mut saver, resumed) = crate::state::Saver::open(&a.out, args)?;
+    let (mut first, mut skipped) = (0, 0usize);
+    if let Some(s) = &resumed {
+        let p: Progress = saver.progress(s)?;
+        s.load_module("model", &model)?;
+        s.load_player("net", &mut player)?;
+        rng = s.rng("data")?;
+        (first, skipped) = (p.step, p.skipped);
+        println!("resuming at step {}", first + 1);
+    }
     let start = Instant::now();
-    let mut skipped = 0usize;
-    for step in 0..a.steps {
+    for step in first..a.steps {
         let mut batch = Vec::with_capacity(a.batch_size);
         while batch.len() < a.batch_size {
             let s = random_sequence(&mut rng, a.len);
@@ -88,13 +107,25 @@ pub fn run(a: ReverseArgs) -> anyhow::Result<()> {
         let loss = player
             .step(&loss)
             .map_err(|e| anyhow!("{e} at step {}; try a lower --lr", step + 1))?;
-        if (step + 1) % 250 == 0 || step + 1 == a.steps {
+        let log = (step + 1) % LOG_EVERY == 0 || step + 1 == a.steps;
+        if log {
             println!(
                 "step {:>5}: loss {:.4}  ({:.0} s)",
                 step + 1,
                 loss,
                 start.elapsed().as_secs_f64()
             );
+        }
+        if log || saver.due() {
+            let mut s = matnet::io::TrainingState::new("");
+            s.put_module("model", &model);
+            s.put_player("net", &player);
+            s.put_rng("data", &rng);
+            let progress = Progress {
+                step: step + 1,
+                skipped,
+            };
+            saver.save(s, &progress)?;
         }
     }
     let decoded = model.decode(&held_out);
@@ -111,7 +142,6 @@ pub fn run(a: ReverseArgs) -> anyhow::Result<()> {
         100.0 * digits as f64 / (held_out.len() * a.len) as f64,
         skipped
     );
-    std::fs::create_dir_all(&a.out)?;
     let path = a.out.join("model.safetensors");
     let meta = BTreeMap::from([("matnet.seed".to_string(), a.seed.to_string())]);
     model.save(&path, meta)?;

@@ -16,12 +16,13 @@ use matnet::models::{Arch, Classifier, ModelConfig, normalize_name};
 use matnet::optim::{Adam, LrSchedule, Optimizer, Sgd};
 use matnet::train::{Player, RunningMetrics, evaluate};
 use matnet::{Module, Rng, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::chart;
 use crate::evaluate::print_report;
 
 /// Tasks `--task` accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum Task {
     /// Image classification on an IDX dataset.
     Images,
@@ -30,7 +31,7 @@ pub enum Task {
 }
 
 /// Optimizers `--optimizer` accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum OptKind {
     /// Plain gradient descent.
     Sgd,
@@ -45,7 +46,7 @@ pub enum OptKind {
 }
 
 /// Learning-rate schedules `--schedule` accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum ScheduleKind {
     Constant,
     /// Halve every third of the run.
@@ -54,7 +55,8 @@ pub enum ScheduleKind {
     Cosine,
 }
 
-#[derive(clap::Args)]
+// Serialized into the training state: `--resume` restores these settings.
+#[derive(clap::Args, Serialize, Deserialize)]
 pub struct TrainArgs {
     /// What to learn: classify images (`--model`), or `reverse`, a generated
     /// sequence task for an attention model (digits in, the same digits
@@ -129,7 +131,22 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DEGREES")]
     pub rotate: Option<f32>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub gan: crate::gan_train::GanArgs,
+    /// Continue the run in RUN_DIR from its saved training state, with its
+    /// own settings (a flag that would change them is an error).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Save the training state (`state.safetensors`) every M minutes within
+    /// an epoch, besides at each epoch's end; fractions are fine, and 0
+    /// saves after every step (for tests: each save is synced to disk).
+    #[arg(long, value_name = "M", default_value_t = 10.0)]
+    pub save_every: f64,
+    /// The flags given on the command line (set by `main`), which
+    /// `--resume` checks against the saved settings.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub explicit: Vec<String>,
 }
 
 /// Seeds the augmentation stream apart from shuffling and dropout, so turning
@@ -231,7 +248,7 @@ fn recipe(arch: Arch) -> Recipe {
 }
 
 /// One row of `metrics.csv`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f32,
@@ -243,20 +260,36 @@ pub struct EpochMetrics {
     pub images_per_sec: f64,
 }
 
+/// Where a classifier run stands, saved in its training state (the
+/// shuffling stream is saved as it was at the epoch's start: resuming
+/// redraws the epoch's order and skips the `step` batches already done).
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    epoch: usize,
+    step: usize,
+    running: RunningMetrics,
+    acc_time: f64,
+    history: Vec<EpochMetrics>,
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let args = crate::state::resolve(args)?;
     if args.task == Task::Reverse {
-        return crate::reverse::run(crate::reverse::ReverseArgs {
-            len: args.seq_len,
-            steps: args.steps,
-            batch_size: args.batch_size.unwrap_or(64),
-            lr: args.lr.unwrap_or(1e-3),
-            seed: args.seed,
-            held_out: args.held_out,
-            out: args
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs/reverse")),
-        });
+        return crate::reverse::run(
+            &args,
+            crate::reverse::ReverseArgs {
+                len: args.seq_len,
+                steps: args.steps,
+                batch_size: args.batch_size.unwrap_or(64),
+                lr: args.lr.unwrap_or(1e-3),
+                seed: args.seed,
+                held_out: args.held_out,
+                out: args
+                    .out
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("runs/reverse")),
+            },
+        );
     }
     if args.model.is_gan() {
         return crate::gan_train::run(&args);
@@ -364,8 +397,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(args.model.name()));
-    fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create run directory {}", out.display()))?;
+    let (mut saver, resumed) = crate::state::Saver::open(&out, &args)?;
     println!(
         "training {} ({} parameters) on {} images of {kind}, validating on {}; {} epochs, batch {}, {:?} lr {lr}, seed {}",
         model.net.describe(),
@@ -406,42 +438,79 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let overall = (full_batch && !args.quiet).then(|| bar(epochs as u64, "iterations"));
     let (mut running, mut acc_time) = (RunningMetrics::default(), 0.0f64);
-    for epoch in 0..epochs {
+    let (mut first_epoch, mut skip) = (0, 0);
+    if let Some(s) = &resumed {
+        let p: Progress = saver.progress(s)?;
+        s.load_module("model", &model.net)?;
+        s.load_player("net", &mut player)?;
+        (rng, aug_rng) = (s.rng("shuffle")?, s.rng("augment")?);
+        (first_epoch, skip, running, acc_time) = (p.epoch, p.step, p.running, p.acc_time);
+        history = p.history;
+        println!("resuming at epoch {}, step {skip}", first_epoch + 1);
+    }
+    // The training state at a step boundary of `epoch` (`shuffle` as it was
+    // at the epoch's start).
+    let snapshot = |model: &Classifier, player: &Player, shuffle: &Rng, aug: &Rng| {
+        let mut s = matnet::io::TrainingState::new("");
+        s.put_module("model", &model.net);
+        s.put_player("net", player);
+        s.put_rng("shuffle", shuffle);
+        s.put_rng("augment", aug);
+        s
+    };
+    for epoch in first_epoch..epochs {
         let lr_now = schedule.lr_at(lr, epoch);
         player.set_lr(lr_now);
         let t0 = Instant::now();
         let epoch_bar = (!full_batch && !args.quiet).then(|| bar(train.len() as u64, "images"));
-        let mut step =
-            |x: &Tensor, pixels: Option<&UnitPixels>, y: &Tensor| -> anyhow::Result<()> {
-                let m = match pixels {
-                    Some(p) => model.train_step_pixels(&mut player, p, y),
-                    None => model.train_step(&mut player, x, y),
-                }
-                .map_err(|e| anyhow!("{e} in epoch {}; try a lower --lr", epoch + 1))?;
-                running.add(&m);
-                if let Some(b) = &epoch_bar {
-                    b.inc(m.examples as u64);
-                    let secs = t0.elapsed().as_secs_f64();
-                    b.set_message(format!(
-                        "loss {:.4} acc {:.2}% {:.0} img/s",
-                        running.loss(),
-                        100.0 * running.accuracy(),
-                        running.examples() as f64 / secs
-                    ));
-                }
-                Ok(())
-            };
-        // Training images only: validation and test batches are made elsewhere.
-        let mut augmented = |x: &Tensor| match &augment {
-            Some(a) => a.apply(x, rows, cols, &mut aug_rng),
-            None => x.clone(),
+        let epoch_rng = rng.clone();
+        let step = |model: &mut Classifier,
+                    player: &mut Player,
+                    running: &mut RunningMetrics,
+                    x: &Tensor,
+                    pixels: Option<&UnitPixels>,
+                    y: &Tensor|
+         -> anyhow::Result<()> {
+            let m = match pixels {
+                Some(p) => model.train_step_pixels(player, p, y),
+                None => model.train_step(player, x, y),
+            }
+            .map_err(|e| anyhow!("{e} in epoch {}; try a lower --lr", epoch + 1))?;
+            running.add(&m);
+            if let Some(b) = &epoch_bar {
+                b.inc(m.examples as u64);
+                let secs = t0.elapsed().as_secs_f64();
+                b.set_message(format!(
+                    "loss {:.4} acc {:.2}% {:.0} img/s",
+                    running.loss(),
+                    100.0 * running.accuracy(),
+                    running.examples() as f64 / secs
+                ));
+            }
+            Ok(())
         };
+        let (m, p, run) = (&mut model, &mut player, &mut running);
         match (&full, &pixels) {
-            (Some((_, y)), Some(p)) => step(p.images(), Some(p), y)?,
-            (Some((x, y)), None) => step(&augmented(x), None, y)?,
+            (Some((_, y)), Some(px)) => step(m, p, run, px.images(), Some(px), y)?,
+            (Some((x, y)), None) => {
+                let x = augmented(&augment, x, rows, cols, &mut aug_rng);
+                step(m, p, run, &x, None, y)?
+            }
             (None, _) => {
-                for b in batches(&train, batch_size, r.normalize, Some(&mut rng)) {
-                    step(&augmented(&b.images), None, &b.labels)?;
+                let all = batches(&train, batch_size, r.normalize, Some(&mut rng));
+                for (i, b) in all.enumerate().skip(std::mem::take(&mut skip)) {
+                    let x = augmented(&augment, &b.images, rows, cols, &mut aug_rng);
+                    step(m, p, run, &x, None, &b.labels)?;
+                    if saver.due() {
+                        let progress = Progress {
+                            epoch,
+                            step: i + 1,
+                            running: *run,
+                            acc_time: acc_time + t0.elapsed().as_secs_f64(),
+                            history: history.clone(),
+                        };
+                        saver.save(snapshot(m, p, &epoch_rng, &aug_rng), &progress)?;
+                    }
                 }
             }
         }
@@ -489,6 +558,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             history.push(m);
             (running, acc_time) = (RunningMetrics::default(), 0.0);
         }
+        // Every epoch's end, except in full-batch runs, whose epochs are
+        // single steps of milliseconds: there the timer (and signals) decide.
+        if !full_batch || saver.due() || epoch + 1 == epochs {
+            let progress = Progress {
+                epoch: epoch + 1,
+                step: 0,
+                running,
+                acc_time,
+                history: history.clone(),
+            };
+            saver.save(snapshot(&model, &player, &rng, &aug_rng), &progress)?;
+        }
     }
     if let Some(b) = overall {
         b.finish_and_clear();
@@ -531,6 +612,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     println!("metrics:    {}", csv.display());
     println!("chart:      {}", png.display());
     Ok(())
+}
+
+/// The training images `x` with `augment` applied (drawing from `rng`), or
+/// `x` itself.
+fn augmented(
+    augment: &Option<Augment>,
+    x: &Tensor,
+    rows: usize,
+    cols: usize,
+    rng: &mut Rng,
+) -> Tensor {
+    match augment {
+        Some(a) => a.apply(x, rows, cols, rng),
+        None => x.clone(),
+    }
 }
 
 pub fn bar(len: u64, unit: &str) -> ProgressBar {

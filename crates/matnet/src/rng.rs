@@ -23,6 +23,23 @@ impl Rng {
         }
     }
 
+    /// The generator's whole state, for saving a training run: a generator
+    /// rebuilt by [`Rng::from_state`] continues with the same numbers.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// The generator whose [`Rng::state`] is `s`. The all-zero state is the
+    /// one xoshiro cannot leave (it would give zeros forever); it is
+    /// replaced by the state of `Rng::new(0)`, so no input gives a stuck
+    /// generator.
+    pub fn from_state(s: [u64; 4]) -> Rng {
+        if s == [0; 4] {
+            return Rng::new(0);
+        }
+        Rng { s }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
@@ -66,5 +83,28 @@ impl Rng {
             let j = self.below(i + 1);
             v.swap(i, j);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    #[test]
+    fn a_saved_state_continues_the_same_stream() {
+        let mut a = Rng::new(42);
+        for _ in 0..5 {
+            a.next_u64();
+        }
+        let mut b = Rng::from_state(a.state());
+        let (x, y): (Vec<u64>, Vec<u64>) = (0..100).map(|_| (a.next_u64(), b.next_u64())).unzip();
+        assert_eq!(x, y);
+        assert_eq!(a.state(), b.state());
+    }
+
+    #[test]
+    fn the_zero_state_is_not_stuck() {
+        let mut r = Rng::from_state([0; 4]);
+        assert_ne!(r.next_u64(), r.next_u64());
     }
 }

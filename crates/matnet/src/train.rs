@@ -34,7 +34,7 @@
 use crate::data::{Dataset, Normalize, batches};
 use crate::nn::Module;
 use crate::nn::loss::{accuracy, cross_entropy};
-use crate::optim::{Optimizer, clip_grad_norm};
+use crate::optim::{Optimizer, OptimizerState, clip_grad_norm};
 use crate::{Error, Gradients, Result, Tensor};
 
 /// Parameters trained together: their optimizer and gradient clipping.
@@ -78,6 +78,17 @@ impl Player {
     /// The optimizer's current learning rate.
     pub fn lr(&self) -> f32 {
         self.optimizer.lr()
+    }
+
+    /// A copy of the optimizer's state (moments, step count), for saving a run.
+    pub fn state_dict(&self) -> OptimizerState {
+        self.optimizer.state_dict()
+    }
+
+    /// Restores the optimizer's state saved by [`Player::state_dict`]; an
+    /// error (wrong buffer count or sizes) leaves it unchanged.
+    pub fn load_state_dict(&mut self, state: &OptimizerState) -> Result<()> {
+        self.optimizer.load_state_dict(state)
     }
 
     /// One step on the scalar `loss`: backward, clipping, optimizer update of
@@ -132,8 +143,9 @@ pub struct StepMetrics {
     pub accuracy: Option<f32>,
 }
 
-/// Example-weighted means of [`StepMetrics`] over many steps.
-#[derive(Clone, Copy, Debug, Default)]
+/// Example-weighted means of [`StepMetrics`] over many steps. It
+/// serializes (serde) so a saved training run keeps its epoch's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunningMetrics {
     loss_sum: f64,
     hits: f64,

@@ -99,19 +99,23 @@ pub fn save(
             "save: tensor name '{name}' appears twice"
         );
     }
-    let views = tensors.iter().map(|(n, t)| (n.as_str(), F32View(t)));
-    let info: Option<HashMap<String, String>> =
-        (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect());
     // The file is built in memory, then written by `write_atomic`.
     // `safetensors::serialize_to_file` streams instead and also renames a
     // temporary file into place, but it never syncs the data to disk.
-    let bytes = safetensors::serialize(views, info).map_err(|e| {
-        Error::Invalid(format!(
-            "{}: cannot encode the checkpoint: {e}",
-            path.display()
-        ))
-    })?;
+    let bytes = serialize(tensors, metadata)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     write_atomic(path, &bytes)
+}
+
+/// The safetensors bytes of `tensors` (F32) and `metadata`.
+pub(crate) fn serialize(
+    tensors: &[(String, Tensor)],
+    metadata: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<u8>, String> {
+    let views = tensors.iter().map(|(n, t)| (n.as_str(), F32View(t)));
+    let info: Option<HashMap<String, String>> =
+        (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect());
+    safetensors::serialize(views, info).map_err(|e| format!("cannot encode the tensors: {e}"))
 }
 
 /// Reads a safetensors checkpoint, with its tensors ordered by name.
@@ -123,12 +127,17 @@ pub fn save(
 /// against the file's size, so a lying header cannot cause a large allocation.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let invalid =
-        |e: SafeTensorError| Error::format(path, format!("not a valid safetensors file ({e})"));
+    parse(&bytes).map_err(|msg| Error::format(path, msg))
+}
+
+/// [`load`] on the bytes of a file; the error says what is wrong (the
+/// caller names the file).
+pub(crate) fn parse(bytes: &[u8]) -> std::result::Result<Checkpoint, String> {
+    let invalid = |e: SafeTensorError| format!("not a valid safetensors file ({e})");
     // `read_metadata` and `deserialize` both validate the header against the
     // buffer's length; only the former hands out the `__metadata__` map.
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(invalid)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
+    let file = SafeTensors::deserialize(bytes).map_err(invalid)?;
     let metadata = header
         .metadata()
         .iter()
@@ -139,10 +148,10 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         .tensors()
         .into_iter()
         .map(|(name, view)| {
-            let t = decode(path, &name, view.dtype(), view.shape(), view.data())?;
+            let t = decode(&name, view.dtype(), view.shape(), view.data())?;
             Ok((name, t))
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<std::result::Result<Vec<_>, String>>()?;
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Checkpoint { tensors, metadata })
 }
@@ -164,7 +173,17 @@ pub fn load_into(path: &Path, params: &[(String, Tensor)]) -> Result<BTreeMap<St
     let ckpt = load(path)?;
     let by_name: BTreeMap<&str, &Tensor> =
         ckpt.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let mut unused: BTreeSet<&str> = by_name.keys().copied().collect();
+    assign_checked(&by_name, params).map_err(|msg| Error::format(path, msg))?;
+    Ok(ckpt.metadata)
+}
+
+/// Copies `saved` into `params` by name once every name and shape has been
+/// checked; otherwise changes nothing and lists the problems.
+pub(crate) fn assign_checked(
+    saved: &BTreeMap<&str, &Tensor>,
+    params: &[(String, Tensor)],
+) -> std::result::Result<(), String> {
+    let mut unused: BTreeSet<&str> = saved.keys().copied().collect();
     let mut seen = HashSet::new();
     let mut problems = Vec::new();
     for (name, param) in params {
@@ -178,7 +197,7 @@ pub fn load_into(path: &Path, params: &[(String, Tensor)]) -> Result<BTreeMap<St
             param.shape()
         );
         unused.remove(name.as_str());
-        match by_name.get(name.as_str()) {
+        match saved.get(name.as_str()) {
             None => problems.push(format!("missing tensor '{name}'")),
             Some(t) if t.dims() != param.dims() => problems.push(format!(
                 "tensor '{name}' has shape {:?}, the model expects {:?}",
@@ -194,12 +213,12 @@ pub fn load_into(path: &Path, params: &[(String, Tensor)]) -> Result<BTreeMap<St
         if problems.len() > MAX_LISTED_PROBLEMS {
             msg += &format!("; and {} more", problems.len() - MAX_LISTED_PROBLEMS);
         }
-        return Err(Error::format(path, msg));
+        return Err(msg);
     }
     for (name, param) in params {
-        param.assign_(by_name[name.as_str()]);
+        param.assign_(saved[name.as_str()]);
     }
-    Ok(ckpt.metadata)
+    Ok(())
 }
 
 /// A matnet tensor seen as safetensors F32 data; the bytes are produced only
@@ -228,7 +247,12 @@ impl View for F32View<'_> {
 }
 
 /// The f32 tensor for the little-endian `data` of one checkpoint entry.
-fn decode(path: &Path, name: &str, dtype: Dtype, dims: &[usize], data: &[u8]) -> Result<Tensor> {
+fn decode(
+    name: &str,
+    dtype: Dtype,
+    dims: &[usize],
+    data: &[u8],
+) -> std::result::Result<Tensor, String> {
     // safetensors checks that the element count times the dtype size fits the
     // file, but a zero dimension makes that count 0 whatever the others are;
     // row-major strides multiply the non-zero ones and must not overflow.
@@ -237,9 +261,8 @@ fn decode(path: &Path, name: &str, dtype: Dtype, dims: &[usize], data: &[u8]) ->
         .try_fold(1usize, |acc, &d| acc.checked_mul(d.max(1)))
         .is_none()
     {
-        return Err(Error::format(
-            path,
-            format!("tensor '{name}' has shape {dims:?}, too large to index"),
+        return Err(format!(
+            "tensor '{name}' has shape {dims:?}, too large to index"
         ));
     }
     let values = match dtype {
@@ -251,17 +274,13 @@ fn decode(path: &Path, name: &str, dtype: Dtype, dims: &[usize], data: &[u8]) ->
             f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
         }),
         other => {
-            return Err(Error::format(
-                path,
-                format!(
-                    "tensor '{name}' has dtype {other:?}; matnet reads F32 \
-                     (and converts F64, F16 and BF16)"
-                ),
+            return Err(format!(
+                "tensor '{name}' has dtype {other:?}; matnet reads F32 \
+                 (and converts F64, F16 and BF16)"
             ));
         }
     };
-    Tensor::try_from_vec(values, dims.to_vec())
-        .map_err(|e| Error::format(path, format!("tensor '{name}': {e}")))
+    Tensor::try_from_vec(values, dims.to_vec()).map_err(|e| format!("tensor '{name}': {e}"))
 }
 
 fn from_le<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {

@@ -152,6 +152,10 @@ macro_rules! player_module {
                 self.0.body.set_training(training);
             }
 
+            fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+                self.0.body.for_each_rng(f);
+            }
+
             fn describe(&self) -> String {
                 let label = if self.0.label.is_some() {
                     "label ⧺ "
@@ -272,6 +276,11 @@ impl Module for Gan {
         self.discriminator.set_training(training);
     }
 
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        self.generator.for_each_rng(f);
+        self.discriminator.for_each_rng(f);
+    }
+
     fn describe(&self) -> String {
         format!(
             "G: {} | D: {}",
@@ -305,7 +314,8 @@ fn mlp_discriminator(d_in: usize, rng: &mut Rng) -> Sequential {
 }
 
 /// What the generator minimises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum GLoss {
     /// Eq. 9 as written: `E_z[log(1 − D(G(z)))]`. Its gradient vanishes

@@ -118,6 +118,10 @@ macro_rules! module_by_variant {
                 self.module_mut().set_training(training);
             }
 
+            fn for_each_rng(&self, f: &mut dyn FnMut(&mut crate::Rng)) {
+                self.module().for_each_rng(f);
+            }
+
             fn describe(&self) -> String {
                 self.module().describe()
             }

@@ -123,6 +123,10 @@ impl Module for Reverser {
         p
     }
 
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        self.encoder.for_each_rng(f);
+    }
+
     fn describe(&self) -> String {
         format!(
             "Reverser[Embedding({} -> {}), {} causal layers, Linear({} -> {DIGITS})]",

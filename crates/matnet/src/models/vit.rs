@@ -116,6 +116,10 @@ impl Module for Vit {
         self.encoder.set_training(training);
     }
 
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut crate::Rng)) {
+        self.encoder.for_each_rng(f);
+    }
+
     fn describe(&self) -> String {
         format!(
             "Vit[{}×{} patches of {}×{}, {}, {} layers, {}]",

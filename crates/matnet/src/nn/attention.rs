@@ -399,6 +399,10 @@ impl Module for MultiheadAttention {
         self.dropout.set_training(training);
     }
 
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        self.dropout.for_each_rng(f);
+    }
+
     fn describe(&self) -> String {
         format!(
             "MultiheadAttention(E={}, heads={})",

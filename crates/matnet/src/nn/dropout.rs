@@ -52,4 +52,8 @@ impl Module for Dropout {
     fn describe(&self) -> String {
         format!("Dropout(p={})", self.p)
     }
+
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        f(&mut self.rng.borrow_mut());
+    }
 }

@@ -42,6 +42,7 @@ pub use transformer::{
     Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderLayer,
 };
 
+use crate::rng::Rng;
 use crate::tensor::Tensor;
 
 /// A layer or a network: a function of tensors with named parameters.
@@ -77,6 +78,11 @@ pub trait Module {
     /// A one-line description for summaries (`Linear(784 -> 256)`).
     fn describe(&self) -> String;
 
+    /// Calls `f` on each random generator inside (dropout masks), always in
+    /// the same order, so a training run can save and restore them
+    /// ([`rng_states`], [`load_rng_states`]). Layers without one ignore it.
+    fn for_each_rng(&self, _f: &mut dyn FnMut(&mut Rng)) {}
+
     /// The parameter tensors alone.
     fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters()
@@ -108,4 +114,27 @@ pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(St
     let mut p = vec![("weight".to_string(), weight.clone())];
     p.extend(bias.map(|b| ("bias".to_string(), b.clone())));
     p
+}
+
+/// The states of every generator in `m` ([`Module::for_each_rng`] order).
+pub fn rng_states(m: &dyn Module) -> Vec<[u64; 4]> {
+    let mut v = Vec::new();
+    m.for_each_rng(&mut |r| v.push(r.state()));
+    v
+}
+
+/// Sets the generators of `m` to `states` (from [`rng_states`] of a module
+/// of the same architecture). A different number of generators is an error
+/// and changes nothing.
+pub fn load_rng_states(m: &dyn Module, states: &[[u64; 4]]) -> crate::Result<()> {
+    let have = rng_states(m).len();
+    if have != states.len() {
+        return Err(crate::Error::Invalid(format!(
+            "{} random generators saved, the model has {have}",
+            states.len()
+        )));
+    }
+    let mut it = states.iter();
+    m.for_each_rng(&mut |r| *r = Rng::from_state(*it.next().expect("counted above")));
+    Ok(())
 }

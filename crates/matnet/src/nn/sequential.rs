@@ -69,6 +69,10 @@ impl Module for Sequential {
             .for_each(|l| l.set_training(training));
     }
 
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut crate::Rng)) {
+        self.layers.iter().for_each(|l| l.for_each_rng(f));
+    }
+
     fn describe(&self) -> String {
         let parts: Vec<String> = self.layers.iter().map(|l| l.describe()).collect();
         format!("Sequential[{}]", parts.join(", "))

@@ -200,6 +200,13 @@ impl Module for TransformerEncoderLayer {
         self.dropout2.set_training(training);
     }
 
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        self.self_attn.for_each_rng(f);
+        self.dropout.for_each_rng(f);
+        self.dropout1.for_each_rng(f);
+        self.dropout2.for_each_rng(f);
+    }
+
     fn describe(&self) -> String {
         format!(
             "TransformerEncoderLayer(E={}, heads={}, F={}, {:?}, {})",
@@ -303,6 +310,10 @@ impl Module for TransformerEncoder {
         self.layers
             .iter_mut()
             .for_each(|l| l.set_training(training));
+    }
+
+    fn for_each_rng(&self, f: &mut dyn FnMut(&mut Rng)) {
+        self.layers.iter().for_each(|l| l.for_each_rng(f));
     }
 
     fn describe(&self) -> String {

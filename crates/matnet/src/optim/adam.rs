@@ -1,7 +1,8 @@
-use super::{Optimizer, update};
+use super::{Optimizer, OptimizerState, copy_buffers, restore_buffers, update};
 use crate::autograd::Gradients;
 use crate::backend::OptimRule;
 use crate::tensor::Tensor;
+use crate::{Error, Result};
 
 /// Adam, and AdamW with decoupled weight decay.
 ///
@@ -99,5 +100,21 @@ impl Optimizer for Adam {
 
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+
+    fn state_dict(&self) -> OptimizerState {
+        OptimizerState {
+            step: self.t as u64,
+            buffers: copy_buffers(&self.state),
+        }
+    }
+
+    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<()> {
+        let t = i32::try_from(state.step).map_err(|_| {
+            Error::Invalid(format!("Adam step count {} is out of range", state.step))
+        })?;
+        self.state = restore_buffers(&self.params, 2, &state.buffers)?;
+        self.t = t;
+        Ok(())
     }
 }

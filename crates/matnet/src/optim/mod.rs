@@ -12,6 +12,7 @@ pub use sgd::Sgd;
 use crate::autograd::Gradients;
 use crate::backend::OptimRule;
 use crate::tensor::Tensor;
+use crate::{Error, Result};
 
 /// Updates parameters from their gradients.
 pub trait Optimizer {
@@ -21,6 +22,71 @@ pub trait Optimizer {
     fn lr(&self) -> f32;
     /// Changes the learning rate (schedules call this).
     fn set_lr(&mut self, lr: f32);
+    /// A copy of what the optimizer carries from step to step (PyTorch's
+    /// `optimizer.state_dict()`), for saving a training run.
+    fn state_dict(&self) -> OptimizerState;
+    /// Replaces the optimizer's state with `state` (from [`Optimizer::state_dict`]
+    /// of an optimizer of the same kind over parameters of the same shapes),
+    /// so the next step is the one the saved optimizer would have taken.
+    /// A state with the wrong number or size of buffers is an error and
+    /// leaves the optimizer unchanged.
+    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<()>;
+}
+
+/// What an optimizer carries from one step to the next.
+#[derive(Clone, Debug)]
+pub struct OptimizerState {
+    /// Updates taken so far (Adam's `t`, which its bias correction reads;
+    /// SGD keeps no count and reports 0).
+    pub step: u64,
+    /// One buffer per parameter, in the optimizer's parameter order (SGD with
+    /// momentum: the velocity, `[n]`; Adam: `m` then `v`, `[2n]` for a
+    /// parameter of `n` values); `None` until the parameter's first update.
+    pub buffers: Vec<Option<Tensor>>,
+}
+
+/// Deep copies of `state`, so later in-place updates do not reach them.
+fn copy_buffers(state: &[Option<Tensor>]) -> Vec<Option<Tensor>> {
+    state
+        .iter()
+        .map(|b| {
+            b.as_ref()
+                .map(|t| Tensor::from_vec(t.to_vec(), t.dims().to_vec()))
+        })
+        .collect()
+}
+
+/// Checks `saved` against `params` (`per_element` state values for each
+/// parameter value), then copies it onto the parameters' devices.
+fn restore_buffers(
+    params: &[Tensor],
+    per_element: usize,
+    saved: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    if saved.len() != params.len() {
+        return Err(Error::Invalid(format!(
+            "optimizer state has {} buffers for {} parameters",
+            saved.len(),
+            params.len()
+        )));
+    }
+    params
+        .iter()
+        .zip(saved)
+        .enumerate()
+        .map(|(i, (p, b))| {
+            let Some(b) = b else { return Ok(None) };
+            let want = per_element * p.numel();
+            if b.numel() != want {
+                return Err(Error::Invalid(format!(
+                    "optimizer state buffer {i} has {} values, parameter {i} {:?} needs {want}",
+                    b.numel(),
+                    p.dims()
+                )));
+            }
+            Ok(Some(Tensor::from_vec_on(b.to_vec(), [want], p.device())))
+        })
+        .collect()
 }
 
 /// Scales all gradients down so their global L2 norm is at most `max_norm`;

@@ -1,4 +1,5 @@
-use super::{Optimizer, update};
+use super::{Optimizer, OptimizerState, copy_buffers, restore_buffers, update};
+use crate::Result;
 use crate::autograd::Gradients;
 use crate::backend::OptimRule;
 use crate::tensor::Tensor;
@@ -69,5 +70,18 @@ impl Optimizer for Sgd {
 
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+
+    fn state_dict(&self) -> OptimizerState {
+        OptimizerState {
+            step: 0,
+            buffers: copy_buffers(&self.velocity),
+        }
+    }
+
+    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<()> {
+        let per_element = usize::from(self.momentum != 0.0);
+        self.velocity = restore_buffers(&self.params, per_element, &state.buffers)?;
+        Ok(())
     }
 }
