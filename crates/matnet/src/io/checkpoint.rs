@@ -123,12 +123,18 @@ pub fn save(
 /// against the file's size, so a lying header cannot cause a large allocation.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    load_bytes(path, &bytes)
+}
+
+/// [`load`] on the contents of a file already in memory; `path` is the file
+/// name the errors give.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let invalid =
         |e: SafeTensorError| Error::format(path, format!("not a valid safetensors file ({e})"));
     // `read_metadata` and `deserialize` both validate the header against the
     // buffer's length; only the former hands out the `__metadata__` map.
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(invalid)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
+    let file = SafeTensors::deserialize(bytes).map_err(invalid)?;
     let metadata = header
         .metadata()
         .iter()
@@ -162,6 +168,17 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 /// (a bug in the model's parameter list, not in the file).
 pub fn load_into(path: &Path, params: &[(String, Tensor)]) -> Result<BTreeMap<String, String>> {
     let ckpt = load(path)?;
+    assign(path, &ckpt, params)?;
+    Ok(ckpt.metadata)
+}
+
+/// Copies the tensors of `ckpt` (read from `path`) into `params`, as
+/// [`load_into`] does: every name and shape is checked first, so on error
+/// the parameters are unchanged.
+///
+/// # Panics
+/// As [`load_into`].
+pub fn assign(path: &Path, ckpt: &Checkpoint, params: &[(String, Tensor)]) -> Result<()> {
     let by_name: BTreeMap<&str, &Tensor> =
         ckpt.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let mut unused: BTreeSet<&str> = by_name.keys().copied().collect();
@@ -199,7 +216,7 @@ pub fn load_into(path: &Path, params: &[(String, Tensor)]) -> Result<BTreeMap<St
     for (name, param) in params {
         param.assign_(by_name[name.as_str()]);
     }
-    Ok(ckpt.metadata)
+    Ok(())
 }
 
 /// A matnet tensor seen as safetensors F32 data; the bytes are produced only

@@ -6,4 +6,6 @@
 
 pub mod checkpoint;
 
-pub use checkpoint::{CONFIG_KEY, Checkpoint, load, load_into, save, write_atomic};
+pub use checkpoint::{
+    CONFIG_KEY, Checkpoint, assign, load, load_bytes, load_into, save, write_atomic,
+};

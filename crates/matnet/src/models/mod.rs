@@ -349,7 +349,14 @@ pub fn save(
 /// has no configuration, the configuration names an unknown architecture
 /// or is malformed, or a tensor is missing, unexpected or of the wrong shape.
 pub fn load(path: &Path) -> Result<Model> {
-    let ckpt = io::load(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    load_bytes(path, &bytes)
+}
+
+/// [`load`] on the contents of a file already in memory; `path` is the file
+/// name the errors give.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
+    let ckpt = io::load_bytes(path, bytes)?;
     let json = ckpt.metadata.get(CONFIG_KEY).ok_or_else(|| {
         Error::format(
             path,
@@ -358,7 +365,7 @@ pub fn load(path: &Path) -> Result<Model> {
     })?;
     let config = Config::from_json(json).map_err(|e| Error::format(path, e.to_string()))?;
     let mut model = Model::new(config, 0).map_err(|e| Error::format(path, e.to_string()))?;
-    io::load_into(path, &model.state_dict())?;
+    io::assign(path, &ckpt, &model.state_dict())?;
     model.set_training(false);
     Ok(model)
 }
