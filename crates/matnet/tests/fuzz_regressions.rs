@@ -79,3 +79,33 @@ fn png_seeds_and_regressions() {
         println!("{}: {e}", path.display());
     }
 }
+
+#[test]
+fn checkpoint_seeds_and_regressions() {
+    let name = Path::new(fuzzing::NAME);
+    for (path, bytes) in replay("checkpoint", fuzzing::check_checkpoint) {
+        // Every seed is a real checkpoint of one architecture.
+        if let Err(e) = matnet::models::load_bytes(name, &bytes) {
+            panic!("{}: {e}", path.display());
+        }
+    }
+}
+
+#[test]
+fn a_billion_unit_layer_is_an_error_not_an_allocation() {
+    let dir = fuzz_dir().join("regressions/checkpoint");
+    let bytes = std::fs::read(dir.join("mlp-claims-a-billion-units")).unwrap();
+    let name = Path::new(fuzzing::NAME);
+    let (r, peak) = fuzzing::with_alloc_bound(64 * bytes.len() + (4 << 20), || {
+        matnet::models::load_bytes(name, &bytes)
+            .err()
+            .unwrap()
+            .to_string()
+    });
+    assert!(
+        r.contains("configuration describes at least 795000000010 values")
+            && r.contains("tensors hold 6370"),
+        "{r}"
+    );
+    assert!(peak < 64 * bytes.len() + (4 << 20), "{peak}");
+}

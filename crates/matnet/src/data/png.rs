@@ -103,7 +103,7 @@ fn check_palette(name: &Path, bytes: &[u8]) -> Result<()> {
     while let Some(head) = bytes.get(at..at + 8) {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         match &head[4..8] {
-            b"PLTE" if len % 3 != 0 || !(3..=3 * 256).contains(&len) => {
+            b"PLTE" if !len.is_multiple_of(3) || !(3..=3 * 256).contains(&len) => {
                 return Err(Error::format(
                     name,
                     format!(

@@ -33,6 +33,7 @@ mod gan;
 mod mlp;
 mod recurrent;
 mod reverser;
+mod size;
 mod vit;
 
 use std::collections::BTreeMap;
@@ -364,6 +365,21 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         )
     })?;
     let config = Config::from_json(json).map_err(|e| Error::format(path, e.to_string()))?;
+    // Before building: a configuration larger than the tensors present
+    // cannot load, and must not allocate what it claims.
+    let need = config
+        .min_state_len()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let have: u128 = ckpt.tensors.iter().map(|(_, t)| t.numel() as u128).sum();
+    if need > have {
+        return Err(Error::format(
+            path,
+            format!(
+                "the model configuration describes at least {need} values, the file's \
+                 tensors hold {have}: the configuration does not match the tensors"
+            ),
+        ));
+    }
     let mut model = Model::new(config, 0).map_err(|e| Error::format(path, e.to_string()))?;
     io::assign(path, &ckpt, &model.state_dict())?;
     model.set_training(false);
