@@ -8,14 +8,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail, ensure};
-use matnet::data::{IdxValues, read_idx_values};
+use matnet::data::png::PNG_SIGNATURE;
+use matnet::data::{GreyImage, IdxValues, read_idx_values, read_png};
 
 /// Image side the scorer reads.
 pub const SIDE: usize = 28;
 const PIXELS: usize = SIDE * SIDE;
-
-/// The eight bytes every PNG file starts with.
-const PNG_MAGIC: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
 
 /// A grid layout: rows and columns of cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,18 +58,18 @@ pub fn read_samples(path: &Path, grid: Option<Grid>) -> anyhow::Result<Samples> 
         return read_png_folder(path);
     }
     if starts_with_png_magic(path)? {
-        let img = decode_png(path)?;
+        let img = read_png(path)?;
         return match grid {
             Some(g) => split_grid(path, &img, g),
             None => {
-                let (w, h) = img.dimensions();
+                let (w, h) = (img.width, img.height);
                 ensure!(
-                    (w as usize, h as usize) == (SIDE, SIDE),
+                    (w, h) == (SIDE, SIDE),
                     "{}: a {w}×{h} PNG; a single sample must be {SIDE}×{SIDE} (pass --grid ROWSxCOLS for a grid of digits)",
                     path.display()
                 );
                 Ok(Samples {
-                    pixels: unit(img.as_raw()),
+                    pixels: unit(&img.pixels),
                     count: 1,
                     format: "PNG".into(),
                 })
@@ -93,15 +91,7 @@ fn starts_with_png_magic(path: &Path) -> anyhow::Result<bool> {
     let got = f
         .read(&mut head)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(got == 8 && head == PNG_MAGIC)
-}
-
-fn decode_png(path: &Path) -> anyhow::Result<image::GrayImage> {
-    // The image crate's default limits (512 MiB per decode) bound what a
-    // header claiming a huge image can make us allocate.
-    let img =
-        image::open(path).map_err(|e| anyhow!("{}: cannot decode the PNG: {e}", path.display()))?;
-    Ok(img.to_luma8())
+    Ok(got == 8 && head == PNG_SIGNATURE)
 }
 
 /// Grey levels as intensities in `[0, 1]`.
@@ -123,14 +113,14 @@ fn read_png_folder(dir: &Path) -> anyhow::Result<Samples> {
     files.sort();
     let mut pixels = Vec::with_capacity(files.len() * PIXELS);
     for f in &files {
-        let img = decode_png(f)?;
-        let (w, h) = img.dimensions();
+        let img = read_png(f)?;
+        let (w, h) = (img.width, img.height);
         ensure!(
-            (w as usize, h as usize) == (SIDE, SIDE),
+            (w, h) == (SIDE, SIDE),
             "{}: {w}×{h} pixels, every sample must be {SIDE}×{SIDE}",
             f.display()
         );
-        pixels.extend(unit(img.as_raw()));
+        pixels.extend(unit(&img.pixels));
     }
     Ok(Samples {
         pixels,
@@ -153,8 +143,8 @@ fn grid_axis(len: usize, n: usize) -> Option<(usize, usize)> {
     }
 }
 
-fn split_grid(path: &Path, img: &image::GrayImage, g: Grid) -> anyhow::Result<Samples> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
+fn split_grid(path: &Path, img: &GreyImage, g: Grid) -> anyhow::Result<Samples> {
+    let (w, h) = (img.width, img.height);
     let axis = |len: usize, n: usize, what: &str| {
         grid_axis(len, n).ok_or_else(|| {
             anyhow!(
@@ -169,7 +159,7 @@ fn split_grid(path: &Path, img: &image::GrayImage, g: Grid) -> anyhow::Result<Sa
     };
     let (x0, dx) = axis(w, g.cols, "columns")?;
     let (y0, dy) = axis(h, g.rows, "rows")?;
-    let raw = img.as_raw();
+    let raw = &img.pixels;
     let mut pixels = Vec::with_capacity(g.rows * g.cols * PIXELS);
     for r in 0..g.rows {
         for c in 0..g.cols {

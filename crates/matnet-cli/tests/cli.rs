@@ -175,7 +175,7 @@ fn png_that_is_not_a_png() {
         path.to_str().unwrap(),
         fake.to_str().unwrap(),
     ]));
-    assert!(line.contains("cannot read image"), "{line}");
+    assert!(line.contains("not a PNG file"), "{line}");
 }
 
 #[test]

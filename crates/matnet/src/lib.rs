@@ -38,6 +38,8 @@ pub mod backend;
 pub mod data;
 pub mod device;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod layout;
 pub mod metrics;

@@ -9,7 +9,19 @@ use super::ApiError;
 use super::pool::Models;
 use super::views::{Explanation, explain};
 use crate::generate::{generate, lerp, to_images};
-use crate::predict::{argmax, decode_png, prepare_image, probabilities};
+use crate::predict::{argmax, probabilities};
+use matnet::data::{decode_png, prepare_digit};
+
+/// Longest side of an uploaded PNG: the server refuses larger images before
+/// decoding them, so concurrent requests cannot claim the library's whole
+/// per-image allowance each.
+const MAX_PNG_SIDE: u32 = 4096;
+
+/// Width and height from a PNG's IHDR chunk (bytes 16..24), if present.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let be = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    Some((be(16)?, be(20)?))
+}
 
 /// Most images one generate request may ask for.
 pub const MAX_IMAGES: usize = 256;
@@ -151,9 +163,17 @@ fn model_input(model: &Classifier, input: Input) -> Result<(Vec<f32>, Tensor), A
             p
         }
         Input::Png(bytes) => {
-            let img = decode_png(&bytes).map_err(|e| ApiError::bad(format!("{e:#}")))?;
+            let name = std::path::Path::new("the uploaded PNG");
+            if let Some((w, h)) = png_size(&bytes)
+                && w.max(h) > MAX_PNG_SIDE
+            {
+                return Err(ApiError::bad(format!(
+                    "the PNG is {w}×{h} pixels; at most {MAX_PNG_SIDE} a side is read"
+                )));
+            }
+            let img = decode_png(name, &bytes).map_err(|e| ApiError::bad(e.to_string()))?;
             let bytes =
-                prepare_image(&img, rows, cols).map_err(|e| ApiError::bad(e.to_string()))?;
+                prepare_digit(name, &img, rows, cols).map_err(|e| ApiError::bad(e.to_string()))?;
             bytes.iter().map(|&b| b as f32 / 255.0).collect()
         }
     };

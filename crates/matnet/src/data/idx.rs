@@ -62,6 +62,13 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     Ok(IdxArray { dims, data })
 }
 
+/// [`read_idx`] on the contents of a file already in memory; `name` is the
+/// file name the errors give.
+pub fn idx_from_bytes(name: &Path, bytes: &[u8]) -> Result<IdxArray> {
+    let (dims, _, data) = parse_typed(name, bytes, bytes.len() as u64, &[TYPE_U8])?;
+    Ok(IdxArray { dims, data })
+}
+
 /// The elements of an IDX file of bytes or of f32 values.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IdxValues {
@@ -75,7 +82,17 @@ pub enum IdxValues {
 /// write generated images. Returns the dimensions and the elements; the
 /// header is checked against the data as in [`read_idx`].
 pub fn read_idx_values(path: &Path) -> Result<(Vec<usize>, IdxValues)> {
-    let (dims, ty, data) = read_typed(path, &[TYPE_U8, TYPE_F32])?;
+    Ok(to_values(read_typed(path, &[TYPE_U8, TYPE_F32])?))
+}
+
+/// [`read_idx_values`] on the contents of a file already in memory; `name`
+/// is the file name the errors give.
+pub fn idx_values_from_bytes(name: &Path, bytes: &[u8]) -> Result<(Vec<usize>, IdxValues)> {
+    let typed = parse_typed(name, bytes, bytes.len() as u64, &[TYPE_U8, TYPE_F32])?;
+    Ok(to_values(typed))
+}
+
+fn to_values((dims, ty, data): (Vec<usize>, u8, Vec<u8>)) -> (Vec<usize>, IdxValues) {
     let values = if ty == TYPE_F32 {
         let f = data.chunks_exact(4);
         IdxValues::F32(
@@ -85,7 +102,7 @@ pub fn read_idx_values(path: &Path) -> Result<(Vec<usize>, IdxValues)> {
     } else {
         IdxValues::U8(data)
     };
-    Ok((dims, values))
+    (dims, values)
 }
 
 /// Reads an IDX file whose element type is one of `types`: its dimensions,
@@ -93,7 +110,16 @@ pub fn read_idx_values(path: &Path) -> Result<(Vec<usize>, IdxValues)> {
 fn read_typed(path: &Path, types: &[u8]) -> Result<(Vec<usize>, u8, Vec<u8>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut reader = BufReader::new(file);
+    parse_typed(path, BufReader::new(file), file_len, types)
+}
+
+/// [`read_typed`] on a stream of `file_len` bytes; `path` names it in errors.
+fn parse_typed(
+    path: &Path,
+    mut reader: impl Read,
+    file_len: u64,
+    types: &[u8],
+) -> Result<(Vec<usize>, u8, Vec<u8>)> {
     let mut start = [0u8; 2];
     let got = read_full(&mut reader, &mut start).map_err(|e| Error::io(path, e))?;
     if got == 0 {

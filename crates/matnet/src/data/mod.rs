@@ -1,6 +1,6 @@
 //! Datasets: the IDX file format, MNIST and Fashion-MNIST, checksums,
 //! downloading (the default-on `download` feature), mini-batches as tensors,
-//! and augmentation (random shifts and rotations).
+//! augmentation (random shifts and rotations), and PNG input.
 //!
 //! ```no_run
 //! use matnet::data::{batches, find_or_explain, Dataset, DatasetKind, Normalize, Split};
@@ -28,6 +28,7 @@ pub mod idx;
 pub mod loader;
 pub mod location;
 pub mod mnist;
+pub mod png;
 
 pub use augment::{Augment, ShiftRotate};
 pub use checksum::{MNIST_FILES, md5_file, verify_mnist};
@@ -36,7 +37,10 @@ pub use download::{
     MNIST_MIRRORS, download_mnist, download_mnist_from, locate_or_download,
     locate_splits_or_download,
 };
-pub use idx::{IdxArray, IdxValues, read_idx, read_idx_values};
+pub use idx::{
+    IdxArray, IdxValues, idx_from_bytes, idx_values_from_bytes, read_idx, read_idx_values,
+};
 pub use loader::{Batch, Normalize, UnitPixels, batches, to_batch, to_tensors};
 pub use location::{default_cache_dir, find_or_explain, find_splits_or_explain, resolve_data_dir};
 pub use mnist::{Dataset, DatasetKind, Split};
+pub use png::{GreyImage, decode_png, digit_input, prepare_digit, read_png};

@@ -127,7 +127,13 @@ pub(crate) fn serialize(
 /// against the file's size, so a lying header cannot cause a large allocation.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse(&bytes).map_err(|msg| Error::format(path, msg))
+    load_bytes(path, &bytes)
+}
+
+/// [`load`] on the contents of a file already in memory; `path` is the file
+/// name the errors give.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
+    parse(bytes).map_err(|msg| Error::format(path, msg))
 }
 
 /// [`load`] on the bytes of a file; the error says what is wrong (the
@@ -171,10 +177,20 @@ pub(crate) fn parse(bytes: &[u8]) -> std::result::Result<Checkpoint, String> {
 /// (a bug in the model's parameter list, not in the file).
 pub fn load_into(path: &Path, params: &[(String, Tensor)]) -> Result<BTreeMap<String, String>> {
     let ckpt = load(path)?;
+    assign(path, &ckpt, params)?;
+    Ok(ckpt.metadata)
+}
+
+/// Copies the tensors of `ckpt` (read from `path`) into `params`, as
+/// [`load_into`] does: every name and shape is checked first, so on error
+/// the parameters are unchanged.
+///
+/// # Panics
+/// As [`load_into`].
+pub fn assign(path: &Path, ckpt: &Checkpoint, params: &[(String, Tensor)]) -> Result<()> {
     let by_name: BTreeMap<&str, &Tensor> =
         ckpt.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    assign_checked(&by_name, params).map_err(|msg| Error::format(path, msg))?;
-    Ok(ckpt.metadata)
+    assign_checked(&by_name, params).map_err(|msg| Error::format(path, msg))
 }
 
 /// Copies `saved` into `params` by name once every name and shape has been

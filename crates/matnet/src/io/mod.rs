@@ -7,5 +7,7 @@
 pub mod checkpoint;
 pub mod state;
 
-pub use checkpoint::{CONFIG_KEY, Checkpoint, load, load_into, save, write_atomic};
+pub use checkpoint::{
+    CONFIG_KEY, Checkpoint, assign, load, load_bytes, load_into, save, write_atomic,
+};
 pub use state::TrainingState;

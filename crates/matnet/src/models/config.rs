@@ -36,6 +36,20 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// Every architecture, classifiers first, in the order of the CLI's list.
+    pub const ALL: [Arch; 10] = [
+        Arch::SeedMlp,
+        Arch::Mlp,
+        Arch::Lenet,
+        Arch::Cnn,
+        Arch::Rnn,
+        Arch::Lstm,
+        Arch::Gru,
+        Arch::Vit,
+        Arch::Gan,
+        Arch::Dcgan,
+    ];
+
     /// The name used on the command line, in run directories and in checkpoints.
     pub fn name(self) -> &'static str {
         match self {

@@ -33,6 +33,7 @@ mod gan;
 mod mlp;
 mod recurrent;
 mod reverser;
+mod size;
 mod vit;
 
 use std::collections::BTreeMap;
@@ -353,7 +354,14 @@ pub fn save(
 /// has no configuration, the configuration names an unknown architecture
 /// or is malformed, or a tensor is missing, unexpected or of the wrong shape.
 pub fn load(path: &Path) -> Result<Model> {
-    let ckpt = io::load(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    load_bytes(path, &bytes)
+}
+
+/// [`load`] on the contents of a file already in memory; `path` is the file
+/// name the errors give.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
+    let ckpt = io::load_bytes(path, bytes)?;
     let json = ckpt.metadata.get(CONFIG_KEY).ok_or_else(|| {
         Error::format(
             path,
@@ -361,8 +369,24 @@ pub fn load(path: &Path) -> Result<Model> {
         )
     })?;
     let config = Config::from_json(json).map_err(|e| Error::format(path, e.to_string()))?;
+    // Before building: a configuration far larger than the tensors present
+    // cannot load, and must not allocate what it claims. Near misses (a
+    // tensor missing or misshapen) are built, so that `assign` names them.
+    let need = config
+        .min_state_len()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let have: u128 = ckpt.tensors.iter().map(|(_, t)| t.numel() as u128).sum();
+    if need > 2 * have + 4096 {
+        return Err(Error::format(
+            path,
+            format!(
+                "the model configuration describes at least {need} values, the file's \
+                 tensors hold {have}: the configuration does not match the tensors"
+            ),
+        ));
+    }
     let mut model = Model::new(config, 0).map_err(|e| Error::format(path, e.to_string()))?;
-    io::load_into(path, &model.state_dict())?;
+    io::assign(path, &ckpt, &model.state_dict())?;
     model.set_training(false);
     Ok(model)
 }
