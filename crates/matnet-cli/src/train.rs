@@ -130,6 +130,8 @@ pub struct TrainArgs {
     pub rotate: Option<f32>,
     #[command(flatten)]
     pub gan: crate::gan_train::GanArgs,
+    #[command(flatten)]
+    pub joint: crate::joint_train::JointArgs,
 }
 
 /// Seeds the augmentation stream apart from shuffling and dropout, so turning
@@ -213,7 +215,9 @@ fn recipe(arch: Arch) -> Recipe {
             log_every: 1,
             clip: Some(1.0),
         },
-        Arch::Gan | Arch::Dcgan => unreachable!("GANs train in gan_train, without a recipe"),
+        Arch::Gan | Arch::Dcgan | Arch::Joint => {
+            unreachable!("GANs and the joint model train in their own loops, without a recipe")
+        }
         Arch::Vit => Recipe {
             epochs: 12,
             batch_size: 64,
@@ -260,6 +264,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     if args.model.is_gan() {
         return crate::gan_train::run(&args);
+    }
+    if args.model == Arch::Joint {
+        return crate::joint_train::run(&args);
     }
     let r = recipe(args.model);
     let epochs = args.epochs.unwrap_or(r.epochs);
