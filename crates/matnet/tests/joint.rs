@@ -206,7 +206,7 @@ fn reconstruction_gradients_reach_encoder_and_generator_not_discriminator() {
                 .to_vec();
             assert!(analytic.iter().any(|v| *v != 0.0), "{name}: zero gradient");
             for _ in 0..4 {
-                let j = rng.below(p.numel() as u64) as usize;
+                let j = rng.below(p.numel());
                 let nudge = |d: f32| p.update_(|v| v[j] += d);
                 nudge(eps);
                 let up = loss();

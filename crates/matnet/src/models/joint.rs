@@ -149,7 +149,11 @@ impl JointConfig {
                 "the joint model needs every size to be at least 1, got {self:?}"
             )));
         }
-        if self.rows == 0 || self.cols == 0 || self.rows % 4 != 0 || self.cols % 4 != 0 {
+        if self.rows == 0
+            || self.cols == 0
+            || !self.rows.is_multiple_of(4)
+            || !self.cols.is_multiple_of(4)
+        {
             return Err(Error::Invalid(format!(
                 "the joint model pools and upsamples by 4; {}×{} images do not divide",
                 self.rows, self.cols
