@@ -60,7 +60,11 @@ fn the_heads_and_the_generator_have_the_documented_shapes() {
     assert_eq!((s.dims(), k.dims()), (&[n][..], &[n, 10][..]));
     // As a module: class scores of [0, 1] images, the head on 2x − 1.
     let unit = x.affine(0.5, 0.5);
-    assert_eq!(m.forward(&unit).to_vec(), k.to_vec());
+    let back = m.forward(&unit).to_vec();
+    let worst = (back.iter().zip(k.to_vec()))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "class scores differ by {worst}");
 }
 
 #[test]
@@ -195,7 +199,9 @@ fn reconstruction_gradients_reach_encoder_and_generator_not_discriminator() {
             .item() as f64
     };
     let mut rng = Rng::new(7);
-    let (mut checked, eps) = (0, 1e-2f32);
+    // A small step: the generator's pre-batch-norm values spread by only
+    // a few hundredths (weights from N(0, 0.02)), and 1e-2 bent them.
+    let (mut checked, eps) = (0, 1e-3f32);
     for prefix in ["encoder.", "generator."] {
         let params = part(&m, prefix);
         assert!(!params.is_empty());
