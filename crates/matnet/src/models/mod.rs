@@ -444,7 +444,7 @@ pub fn load_generator(path: &Path) -> Result<(GanConfig, Generator)> {
         Model::Joint(m) => Ok((m.config.gan_config(), m.generator)),
         Model::Classifier(_) | Model::Reverser(_) => Err(Error::format(
             path,
-            "holds no generator (train one with --model gan, dcgan or joint)",
+            "holds no generator: not a GAN or joint model (train one with --model gan, dcgan or joint)",
         )),
     }
 }
