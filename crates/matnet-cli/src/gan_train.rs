@@ -12,8 +12,8 @@ use anyhow::{Context, anyhow, ensure};
 use image::GrayImage;
 use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches};
 use matnet::io::TrainingState;
-use matnet::models::{GLoss, Gan, GanConfig, GanTrainer, GanTraining, Z_DIM};
-use matnet::{Module, Rng};
+use matnet::models::{GLoss, Gan, GanConfig, GanTrainer, GanTraining, Generator, Z_DIM};
+use matnet::{Module, Rng, Tensor};
 use plotters::style::{BLUE, GREEN, RED, RGBColor};
 use serde::{Deserialize, Serialize};
 
@@ -24,32 +24,32 @@ use crate::train::{TrainArgs, bar};
 /// Options of `matnet train` that only GANs read.
 #[derive(clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct GanArgs {
-    /// gan/dcgan: both players read the class label, so `generate --digit`
+    /// gan/dcgan: both players read the class label (joint: always), so `generate --digit`
     /// can ask for a digit.
     #[arg(long)]
     pub conditional: bool,
-    /// gan/dcgan: the generator's loss: eq. 9 as written (minimax) or the
+    /// gan/dcgan/joint: the generator's loss: eq. 9 as written (minimax) or the
     /// non-saturating `−log D(G(z))`.
     #[arg(long, value_enum, default_value = "non-saturating")]
     pub g_loss: GLoss,
-    /// gan/dcgan: one-sided label smoothing: real images' target is 1 − S
+    /// gan/dcgan/joint: one-sided label smoothing: real images' target is 1 − S
     /// (`--label-smoothing` alone: 0.1, a target of 0.9).
     #[arg(long, value_name = "S", num_args = 0..=1, default_missing_value = "0.1")]
     pub label_smoothing: Option<f32>,
-    /// gan/dcgan: the discriminator's Adam learning rate.
+    /// gan/dcgan/joint: the discriminator's Adam learning rate.
     #[arg(long, default_value_t = 2e-4)]
     pub lr_d: f32,
-    /// gan/dcgan: the generator's Adam learning rate.
+    /// gan/dcgan/joint: the generator's Adam learning rate.
     #[arg(long, default_value_t = 2e-4)]
     pub lr_g: f32,
-    /// gan/dcgan: discriminator steps per generator step.
+    /// gan/dcgan/joint: discriminator steps per generator step.
     #[arg(long, default_value_t = 1)]
     pub d_steps: usize,
     /// Stop at the end of the step during which the run passes M minutes
     /// of wall time, still writing grids, GIF, chart, metrics and checkpoint.
     #[arg(long, value_name = "M")]
     pub max_minutes: Option<f64>,
-    /// gan/dcgan: at the end of each epoch also write N generated digits
+    /// gan/dcgan/joint: at the end of each epoch also write N generated digits
     /// (the same noise every epoch, labels cycling 0-9) to
     /// `epoch_NNN-idx3-ubyte.gz`, for `matnet gan-score` epoch by epoch.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -61,7 +61,7 @@ const GRID_SEED: u64 = 0x6121D;
 /// Seeds the noise of the per-epoch sample files.
 const SAMPLES_SEED: u64 = 0x5A3F1E;
 /// Generator steps averaged into one point of the chart.
-const CHART_EVERY: usize = 25;
+pub const CHART_EVERY: usize = 25;
 
 /// Means of the step figures over a stretch of training.
 #[derive(Clone, Copy, Default, Serialize, Deserialize)]
@@ -122,7 +122,9 @@ fn snapshot(gan: &Gan, trainer: &GanTrainer, shuffle: &Rng, noise: &Rng) -> Trai
     s
 }
 
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+/// Checks the options both adversarial loops read; returns the epochs, the
+/// batch size and the real images' target (1 − label smoothing).
+pub fn checked_options(args: &TrainArgs) -> anyhow::Result<(usize, usize, f32)> {
     let a = &args.gan;
     let epochs = args.epochs.unwrap_or(20);
     let batch_size = args.batch_size.unwrap_or(64);
@@ -146,6 +148,85 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "--max-minutes must be positive, got {m}"
         );
     }
+    Ok((epochs, batch_size, 1.0 - smoothing))
+}
+
+/// The images a run writes from its generator: a grid per epoch from one
+/// fixed noise batch (so the frames of the GIF show the same digits
+/// sharpening; conditional: row r asks for digit r), and with
+/// `--epoch-samples` an IDX file per epoch (one noise batch too, labels
+/// cycling 0-9).
+pub struct Snapshots {
+    config: GanConfig,
+    fixed_z: Tensor,
+    fixed_labels: Vec<usize>,
+    samples: Option<(Tensor, Vec<usize>)>,
+    frames: Vec<GrayImage>,
+}
+
+impl Snapshots {
+    /// Draws the fixed noise from `seed`.
+    pub fn new(config: GanConfig, seed: u64, epoch_samples: usize) -> Snapshots {
+        let classes = config.classes;
+        let grid_n = if config.conditional {
+            classes * 10
+        } else {
+            100
+        };
+        let fixed_z = config.noise(grid_n, &mut Rng::new(seed ^ GRID_SEED));
+        let fixed_labels = (0..grid_n).map(|i| (i / 10) % classes).collect();
+        let samples = (epoch_samples > 0).then(|| {
+            let n = epoch_samples;
+            let z = config.noise(n, &mut Rng::new(seed ^ SAMPLES_SEED));
+            (z, (0..n).map(|i| i % classes).collect::<Vec<usize>>())
+        });
+        Snapshots {
+            config,
+            fixed_z,
+            fixed_labels,
+            samples,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Writes `epoch_NNN.png` (and `epoch_NNN-idx3-ubyte.gz`) into `out`
+    /// from `g`, which should be in evaluation mode.
+    pub fn epoch(&mut self, g: &Generator, out: &Path, epoch: usize) -> anyhow::Result<()> {
+        let c = &self.config;
+        let size = c.rows * c.cols;
+        let images = to_images(&generate(g, c, &self.fixed_z, &self.fixed_labels), size);
+        if let Some((z, labels)) = &self.samples {
+            let path = out.join(format!("epoch_{epoch:03}-idx3-ubyte.gz"));
+            let samples = to_images(&generate(g, c, z, labels), size);
+            write_idx(&path, &samples, c.rows, c.cols, true)?;
+        }
+        let frame = grid(&images, c.rows, c.cols, 10);
+        save_png(&frame, &out.join(format!("epoch_{epoch:03}.png")))?;
+        self.frames.push(frame);
+        Ok(())
+    }
+
+    /// Takes the grids of the first `epochs` epochs back from `out` (a
+    /// resumed run's GIF starts with the frames written before).
+    pub fn reload(&mut self, out: &Path, epochs: usize) -> anyhow::Result<()> {
+        for e in 1..=epochs {
+            let path = out.join(format!("epoch_{e:03}.png"));
+            let img = image::open(&path)
+                .with_context(|| format!("cannot read {} to resume", path.display()))?;
+            self.frames.push(img.to_luma8());
+        }
+        Ok(())
+    }
+
+    /// Writes the GIF of every epoch's grid to `path`.
+    pub fn gif(&self, path: &Path) -> anyhow::Result<()> {
+        save_gif(&self.frames, 500, path)
+    }
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let (epochs, batch_size, real_target) = checked_options(args)?;
+    let a = &args.gan;
 
     let kind: DatasetKind = args.dataset.parse()?;
     let dir = crate::locate_data(args.data.as_deref(), kind)?;
@@ -168,7 +249,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         &gan,
         GanTraining {
             g_loss: a.g_loss,
-            real_target: 1.0 - smoothing,
+            real_target,
             lr_d: a.lr_d,
             lr_g: a.lr_g,
         },
@@ -191,26 +272,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         gan.describe(),
         train.len(),
         a.g_loss,
-        1.0 - smoothing,
+        real_target,
         a.lr_d,
         a.lr_g,
         a.d_steps,
         args.seed
     );
 
-    // One fixed noise batch for every epoch's grid, so the frames of the GIF
-    // show the same digits sharpening. Conditional: row r asks for digit r.
-    let classes = gan.config.classes;
-    let grid_n = if a.conditional { classes * 10 } else { 100 };
-    let fixed_z = gan.noise(grid_n, &mut Rng::new(args.seed ^ GRID_SEED));
-    let fixed_labels: Vec<usize> = (0..grid_n).map(|i| (i / 10) % classes).collect();
-    // `--epoch-samples`: one noise batch too, labels cycling 0-9.
-    let sample_inputs = (a.epoch_samples > 0).then(|| {
-        let n = a.epoch_samples;
-        let z = gan.noise(n, &mut Rng::new(args.seed ^ SAMPLES_SEED));
-        (z, (0..n).map(|i| i % classes).collect::<Vec<usize>>())
-    });
-    let mut frames: Vec<GrayImage> = Vec::new();
+    let mut snapshots = Snapshots::new(gan.config.clone(), args.seed, a.epoch_samples);
 
     let (mut shuffle_rng, mut noise_rng) = (Rng::new(args.seed), Rng::new(args.seed ^ 0x2015E));
     let deadline = a.max_minutes.map(|m| m * 60.0);
@@ -228,13 +297,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         (done, skip, d_count, g_count) = (p.done, p.step, p.d_count, p.g_count);
         (window, points, history, before) = (p.window, p.points, p.history, p.elapsed);
         resumed_means = Some(p.means);
-        // The GIF's earlier frames are the grids already written.
-        for e in 1..=done {
-            let path = out.join(format!("epoch_{e:03}.png"));
-            let img = image::open(&path)
-                .with_context(|| format!("cannot read {} to resume", path.display()))?;
-            frames.push(img.to_luma8());
-        }
+        snapshots.reload(&out, done)?;
         println!("resuming at epoch {}, step {skip}", done + 1);
     }
     let elapsed = || before + started.elapsed().as_secs_f64();
@@ -301,17 +364,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             bar.finish_and_clear();
         }
         gan.set_training(false);
-        let size = gan.config.rows * gan.config.cols;
-        let images = to_images(&generate(&gan, &fixed_z, &fixed_labels), size);
-        if let Some((z, labels)) = &sample_inputs {
-            let path = out.join(format!("epoch_{epoch:03}-idx3-ubyte.gz"));
-            let samples = to_images(&generate(&gan, z, labels), size);
-            write_idx(&path, &samples, gan.config.rows, gan.config.cols, true)?;
-        }
+        snapshots.epoch(&gan.generator, &out, epoch)?;
         gan.set_training(true);
-        let frame = grid(&images, gan.config.rows, gan.config.cols, 10);
-        save_png(&frame, &out.join(format!("epoch_{epoch:03}.png")))?;
-        frames.push(frame);
         let row = EpochRow {
             epoch,
             means,
@@ -362,7 +416,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     meta.insert("matnet.g_steps".to_string(), g_count.to_string());
     gan.save(&ckpt, meta)?;
     let gif = out.join("progress.gif");
-    save_gif(&frames, 500, &gif)?;
+    snapshots.gif(&gif)?;
     let csv = out.join("metrics.csv");
     write_metrics(&csv, &history)?;
     let png = out.join("chart.png");

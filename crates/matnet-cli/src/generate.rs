@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame, GrayImage, Luma, RgbaImage};
-use matnet::models::{Gan, load_gan};
+use matnet::models::{GanConfig, Generator, load_generator};
 use matnet::{Rng, Tensor};
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// A GAN checkpoint (`matnet train --model gan|dcgan`).
+    /// A GAN or joint-model checkpoint (`matnet train --model gan|dcgan|joint`).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Images to generate [default: 64; with --interpolate, 10 steps].
@@ -67,8 +67,8 @@ fn out_kind(out: &Path) -> anyhow::Result<Out> {
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let out = out_kind(&args.out)?;
-    let gan = load_gan(&args.checkpoint)?;
-    let cfg = &gan.config;
+    let (cfg, generator) = load_generator(&args.checkpoint)?;
+    let cfg = &cfg;
     if let Some(d) = args.digit {
         ensure!(
             cfg.conditional,
@@ -89,13 +89,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     );
     let mut rng = Rng::new(args.seed);
     let z = if args.interpolate {
-        let ends = gan.noise(2, &mut rng).to_vec();
+        let ends = cfg.noise(2, &mut rng).to_vec();
         let (a, b) = ends.split_at(cfg.z_dim);
         let steps = (count.max(2) - 1) as f32;
         let ts: Vec<f32> = (0..count).map(|i| i as f32 / steps).collect();
         lerp(a, b, &ts)
     } else {
-        gan.noise(count, &mut rng)
+        cfg.noise(count, &mut rng)
     };
     let labels: Vec<usize> = (0..count)
         .map(|i| match args.digit {
@@ -104,7 +104,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             None => i % cfg.classes,
         })
         .collect();
-    let pixels = generate(&gan, &z, &labels);
+    let pixels = generate(&generator, cfg, &z, &labels);
     let (rows, cols) = (cfg.rows, cfg.cols);
     let images = to_images(&pixels, rows * cols);
     match out {
@@ -135,10 +135,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
 
 /// `G(z)` for noise `z` `[N, z_dim]` (and labels, if conditional), in
 /// evaluation mode and without a graph, as pixels in `[-1, 1]`.
-pub fn generate(gan: &Gan, z: &Tensor, labels: &[usize]) -> Vec<f32> {
+pub fn generate(g: &Generator, cfg: &GanConfig, z: &Tensor, labels: &[usize]) -> Vec<f32> {
     let _no_grad = matnet::no_grad();
     let n = z.dims()[0];
-    let mut out = Vec::with_capacity(n * gan.config.rows * gan.config.cols);
+    let mut out = Vec::with_capacity(n * cfg.rows * cfg.cols);
     for start in (0..n).step_by(CHUNK) {
         let len = CHUNK.min(n - start);
         let y = Tensor::from_vec(
@@ -148,8 +148,8 @@ pub fn generate(gan: &Gan, z: &Tensor, labels: &[usize]) -> Vec<f32> {
                 .collect(),
             [len],
         );
-        let y = gan.config.conditional.then_some(&y);
-        out.extend(gan.generator.generate(&z.narrow(0, start, len), y).to_vec());
+        let y = cfg.conditional.then_some(&y);
+        out.extend(g.generate(&z.narrow(0, start, len), y).to_vec());
     }
     out
 }

@@ -18,7 +18,7 @@ use crate::predict::{argmax, image_input};
 #[derive(clap::Args)]
 pub struct InspectArgs {
     /// A checkpoint written by `matnet train` for a model with convolutions
-    /// (lenet, cnn) or a vision transformer (vit).
+    /// (lenet, cnn, joint: its recogniser's stem) or a vision transformer (vit).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// The image to run through the network: a PNG, prepared as `matnet predict` does.
@@ -40,21 +40,27 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         return inspect_vit(&args, &model, vit);
     }
     let arch = model.config.arch.name();
+    // The joint model's convolutions are its recogniser's stem, which reads
+    // images scaled to [-1, 1].
+    let (layers, signed) = match &model.net {
+        Net::Joint(j) => (Some(&j.discriminator.stem), true),
+        net => (net.layers(), false),
+    };
     // A layer with a 4-D `weight` is a convolution ([C_out, C_in, kh, kw]);
     // the layers are trait objects, and their parameters are the one thing
     // the public API says about what they are.
-    let convs = model.net.layers().map(conv_layers).unwrap_or_default();
-    let (Some(seq), Some((first, weight))) = (model.net.layers(), convs.first()) else {
+    let convs = layers.map(conv_layers).unwrap_or_default();
+    let (Some(seq), Some((first, weight))) = (layers, convs.first()) else {
         bail!("inspect: model '{arch}' has no convolutional layers");
     };
     let _g = no_grad();
     let (pixels, x) = prepare(&args, &model)?;
-    let outputs = seq.forward_all(&x);
-    report(
-        &args,
-        arch,
-        outputs.last().context("inspect: the model has no layers")?,
-    );
+    let outputs = seq.forward_all(&if signed {
+        x.affine(2.0, -1.0)
+    } else {
+        x.clone()
+    });
+    report(&args, arch, &model.logits(&x));
     let (rows, cols) = (model.config.rows, model.config.cols);
     write_input(&args, &pixels, rows, cols)?;
 

@@ -10,6 +10,7 @@ mod gan_score;
 mod gan_train;
 mod generate;
 mod inspect;
+mod joint_train;
 mod predict;
 mod reverse;
 mod samples;

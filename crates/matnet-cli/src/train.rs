@@ -147,6 +147,9 @@ pub struct TrainArgs {
     #[arg(skip)]
     #[serde(skip)]
     pub explicit: Vec<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub joint: crate::joint_train::JointArgs,
 }
 
 /// Seeds the augmentation stream apart from shuffling and dropout, so turning
@@ -230,7 +233,9 @@ fn recipe(arch: Arch) -> Recipe {
             log_every: 1,
             clip: Some(1.0),
         },
-        Arch::Gan | Arch::Dcgan => unreachable!("GANs train in gan_train, without a recipe"),
+        Arch::Gan | Arch::Dcgan | Arch::Joint => {
+            unreachable!("GANs and the joint model train in their own loops, without a recipe")
+        }
         Arch::Vit => Recipe {
             epochs: 12,
             batch_size: 64,
@@ -293,6 +298,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     if args.model.is_gan() {
         return crate::gan_train::run(&args);
+    }
+    if args.model == Arch::Joint {
+        return crate::joint_train::run(&args);
     }
     let r = recipe(args.model);
     let epochs = args.epochs.unwrap_or(r.epochs);

@@ -51,7 +51,7 @@ fn rows_of<'a>(rows: &'a [Row], op: &str) -> Vec<&'a Row> {
 
 #[test]
 fn every_model_explains_every_op() {
-    for model in ["seed-mlp", "mlp", "lenet", "cnn", "lstm", "vit"] {
+    for model in ["seed-mlp", "mlp", "lenet", "cnn", "lstm", "vit", "joint"] {
         let (rows, out) = explain(model);
         assert!(rows.len() > 10, "{model}: too few rows:\n{out}");
         assert!(out.contains("\nforward\n") && out.contains("\nbackward (reverse order)\n"));
@@ -119,4 +119,16 @@ fn lstm_layer_is_counted_as_its_recurrent_products() {
     // Backward: the gate sweep and grad_W_hh each cost as much; h0, c0 nothing.
     assert!(lstm[1].text.contains("state gradient at t = 0"));
     assert_eq!(lstm[1].flops, "14.8M");
+}
+
+#[test]
+fn joint_lists_its_convolutions_recurrence_and_attention() {
+    let (rows, out) = explain("joint");
+    for op in ["conv2d", "lstm_layer", "matmul", "softmax"] {
+        assert!(!rows_of(&rows, op).is_empty(), "joint: no {op}:\n{out}");
+    }
+    // Attention's Q·Kᵀ and A·V per head, forward and backward, besides the
+    // linear layers: many products.
+    assert!(rows_of(&rows, "matmul").len() >= 6, "{out}");
+    assert!(out.contains("discriminator.rnn.weight_ih_l0"), "{out}");
 }

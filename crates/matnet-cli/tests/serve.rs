@@ -383,7 +383,8 @@ fn bad_requests_get_a_4xx_and_the_server_keeps_answering() {
             "application/json",
             json!({"pixels": vec![1e39; 784]}).to_string().into_bytes(),
             400,
-            "[0, 1]",
+            // serde_json's exact float parsing refuses a value past f32.
+            "number out of range",
         ),
         (
             "out of range",

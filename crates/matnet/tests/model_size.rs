@@ -4,7 +4,7 @@
 //! the loader allocate stays within a small multiple of its tensors).
 
 use matnet::Module;
-use matnet::models::{Arch, Config, GanConfig, Model, ModelConfig, ReverserConfig};
+use matnet::models::{Arch, Config, GanConfig, JointConfig, Model, ModelConfig, ReverserConfig};
 
 fn state_len(config: &Config) -> u128 {
     let model = Model::new(config.clone(), 0).unwrap();
@@ -41,6 +41,20 @@ fn the_bound_is_below_every_model_and_within_2x() {
         for conditional in [false, true] {
             configs.push(Config::Gan(GanConfig::for_mnist(arch, conditional)));
         }
+    }
+    let full = JointConfig::for_mnist();
+    configs.push(Config::Joint(full.clone()));
+    for (rnn, attention, reconstruction) in [
+        (false, true, true),
+        (true, false, true),
+        (true, true, false),
+    ] {
+        configs.push(Config::Joint(JointConfig {
+            rnn,
+            attention,
+            reconstruction,
+            ..full.clone()
+        }));
     }
     configs.push(Config::Reverser(ReverserConfig::new(8)));
     configs.push(Config::Reverser(ReverserConfig {

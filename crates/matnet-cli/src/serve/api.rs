@@ -292,7 +292,7 @@ pub fn generate_images(
             None => i % cfg.classes,
         })
         .collect();
-    let pixels = generate(gan, &z, &labels);
+    let pixels = generate(&gan.generator, &gan.config, &z, &labels);
     Ok(Generated {
         model: name,
         rows: cfg.rows,

@@ -24,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use matnet::models::{self, Model};
+use matnet::models::{self, Arch, Model};
 use matnet::nn::Module;
 use serde::{Deserialize, Serialize};
 
@@ -315,6 +315,12 @@ fn describe(name: &str, path: &Path) -> anyhow::Result<Option<ModelInfo>> {
         Model::Gan(g) => {
             let k = &g.config;
             ("gan", k.arch, k.rows, k.cols, k.classes, k.conditional)
+        }
+        // The class head serves predict and explain; generation from a
+        // joint checkpoint is `matnet generate`'s for now.
+        Model::Joint(j) => {
+            let k = &j.config;
+            ("classifier", Arch::Joint, k.rows, k.cols, k.classes, false)
         }
         Model::Reverser(_) => return Ok(None),
     };

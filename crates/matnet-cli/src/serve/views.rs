@@ -119,6 +119,22 @@ pub fn explain(model: &Classifier, x: &Tensor, pixels: &[f32], weights: bool) ->
             }
             acts.push(Matrix::new("logits", "vector", &logits));
         }
+        Net::Joint(j) => {
+            // The recogniser's stem reads [-1, 1] images, as in training.
+            let signed = x.affine(2.0, -1.0);
+            let stem = &j.discriminator.stem;
+            for (i, (layer, y)) in stem
+                .layers()
+                .iter()
+                .zip(stem.forward_all(&signed))
+                .enumerate()
+            {
+                let kind = if y.rank() == 4 { "maps" } else { "vector" };
+                let name = format!("stem layer {i} {}", layer.describe());
+                acts.push(Matrix::new(name, kind, &y));
+            }
+            acts.push(Matrix::new("class logits", "vector", &model.logits(x)));
+        }
     }
     let probs = probabilities(model, x);
     let weights = if weights {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GanConfig;
+use super::{GanConfig, JointConfig};
 use crate::data::Normalize;
 use crate::{Error, Result};
 
@@ -33,6 +33,10 @@ pub enum Arch {
     Gan,
     /// DCGAN: transposed-convolution generator, strided-convolution discriminator.
     Dcgan,
+    /// The joint model (seed report §5): a conv stem read by an LSTM and
+    /// self-attention, real/fake and class heads, a conditional generator
+    /// and a reconstruction module (see `models::Joint`).
+    Joint,
 }
 
 impl Arch {
@@ -63,6 +67,7 @@ impl Arch {
             Arch::Vit => "vit",
             Arch::Gan => "gan",
             Arch::Dcgan => "dcgan",
+            Arch::Joint => "joint",
         }
     }
 
@@ -110,7 +115,9 @@ impl ModelConfig {
                 Arch::SeedMlp => vec![10],
                 Arch::Mlp => vec![512, 256],
                 Arch::Rnn | Arch::Lstm | Arch::Gru => vec![128],
-                Arch::Lenet | Arch::Cnn | Arch::Vit | Arch::Gan | Arch::Dcgan => Vec::new(),
+                Arch::Lenet | Arch::Cnn | Arch::Vit | Arch::Gan | Arch::Dcgan | Arch::Joint => {
+                    Vec::new()
+                }
             },
             dropout: 0.0,
             dataset: "mnist".into(),
@@ -193,6 +200,8 @@ impl ReverserConfig {
 const REVERSE_TASK: &str = "reverse";
 /// The `task` value that marks a GAN configuration.
 const GAN_TASK: &str = "gan";
+/// The `task` value that marks a joint-model configuration.
+const JOINT_TASK: &str = "joint";
 
 /// Any model configuration a checkpoint can hold.
 #[derive(Clone, Debug, PartialEq)]
@@ -203,6 +212,8 @@ pub enum Config {
     Reverser(ReverserConfig),
     /// A generative adversarial network ([`super::Gan`]).
     Gan(GanConfig),
+    /// The joint recognise-and-generate model ([`super::Joint`]).
+    Joint(JointConfig),
 }
 
 impl Config {
@@ -225,6 +236,10 @@ impl Config {
                 task: GAN_TASK,
                 config: c,
             }),
+            Config::Joint(c) => serde_json::to_string(&Tagged {
+                task: JOINT_TASK,
+                config: c,
+            }),
         }
         .expect("a model configuration serialises")
     }
@@ -245,6 +260,9 @@ impl Config {
                 .map_err(invalid),
             Some(t) if t == GAN_TASK => serde_json::from_value(value)
                 .map(Config::Gan)
+                .map_err(invalid),
+            Some(t) if t == JOINT_TASK => serde_json::from_value(value)
+                .map(Config::Joint)
                 .map_err(invalid),
             Some(t) => Err(Error::Invalid(format!(
                 "the model configuration names an unknown task {t}"

@@ -64,7 +64,7 @@ fn batch_norm(c: usize, rng: &mut Rng) -> BatchNorm2d {
 ///
 /// # Shapes
 /// `[N, C·H·W] -> [N, C, H, W]` (a view).
-struct Unflatten([usize; 3]);
+pub(super) struct Unflatten(pub(super) [usize; 3]);
 
 impl Module for Unflatten {
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -84,15 +84,30 @@ impl Module for Unflatten {
 /// # Shapes
 /// `[N, z_in] -> [N, 784]`.
 pub(super) fn generator(z_in: usize, rng: &mut Rng) -> Sequential {
+    generator_sized(z_in, 64, (7, 7), rng)
+}
+
+/// [`generator`] with `2·width` and `width` channels, upsampling `h×w` to
+/// `4h×4w` (the joint model's generator; `width` 64 from 7×7 is DCGAN's).
+///
+/// # Shapes
+/// `[N, z_in] -> [N, 16·h·w]`.
+pub(super) fn generator_sized(
+    z_in: usize,
+    width: usize,
+    (h, w): (usize, usize),
+    rng: &mut Rng,
+) -> Sequential {
+    let c = 2 * width;
     Sequential::new()
-        .append(linear(z_in, 128 * 7 * 7, rng))
-        .append(Unflatten([128, 7, 7]))
-        .append(batch_norm(128, rng))
+        .append(linear(z_in, c * h * w, rng))
+        .append(Unflatten([c, h, w]))
+        .append(batch_norm(c, rng))
         .append(Relu)
-        .append(conv_transpose(128, 64, rng))
-        .append(batch_norm(64, rng))
+        .append(conv_transpose(c, width, rng))
+        .append(batch_norm(width, rng))
         .append(Relu)
-        .append(conv_transpose(64, 1, rng))
+        .append(conv_transpose(width, 1, rng))
         .append(Tanh)
         .append(Flatten)
 }

@@ -71,6 +71,11 @@ impl GanConfig {
             dataset: "mnist".into(),
         }
     }
+
+    /// `n` noise vectors `z ~ N(0, I)`, `[n, z_dim]` (the seed's `P_seed(z)`).
+    pub fn noise(&self, n: usize, rng: &mut Rng) -> Tensor {
+        Tensor::randn([n, self.z_dim], 0.0, 1.0, rng)
+    }
 }
 
 /// Input of either player: its own input, with the label's embedding
@@ -114,6 +119,17 @@ impl Generator {
     /// a conditional one.
     pub fn generate(&self, z: &Tensor, labels: Option<&Tensor>) -> Tensor {
         self.0.forward(z, labels)
+    }
+
+    /// A conditional generator around `body`, whose input is `z` with a
+    /// learned `classes`-wide label embedding concatenated (as in a
+    /// conditional [`Gan`]).
+    pub(super) fn conditional(body: Sequential, classes: usize, rng: &mut Rng) -> Generator {
+        Generator(Conditioned {
+            body,
+            label: Some(Embedding::new(classes, classes, rng)),
+            role: "Generator",
+        })
     }
 }
 
@@ -243,7 +259,7 @@ impl Gan {
 
     /// `n` noise vectors `z ~ N(0, I)`, `[n, z_dim]` (the seed's `P_seed(z)`).
     pub fn noise(&self, n: usize, rng: &mut Rng) -> Tensor {
-        Tensor::randn([n, self.config.z_dim], 0.0, 1.0, rng)
+        self.config.noise(n, rng)
     }
 }
 

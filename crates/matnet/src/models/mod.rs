@@ -30,6 +30,8 @@ mod config;
 mod conv;
 mod dcgan;
 mod gan;
+mod joint;
+mod joint_train;
 mod mlp;
 mod recurrent;
 mod reverser;
@@ -45,6 +47,8 @@ pub use gan::{
     DStep, Discriminator, GLoss, Gan, GanConfig, GanTrainer, GanTraining, Generator, Z_DIM,
     discriminator_loss, generator_loss,
 };
+pub use joint::{Encoder, Joint, JointConfig, JointDiscriminator, Reconstruction};
+pub use joint_train::{JointDStep, JointGStep, JointTrainer, JointTraining};
 pub use mlp::{FusedStep, SeedMlp, mlp};
 pub use recurrent::RowReader;
 pub use reverser::{DIGITS, Reverser, SEP};
@@ -68,6 +72,8 @@ pub enum Net {
     Rows(RowReader),
     /// A vision transformer (vit).
     Vit(Vit),
+    /// The joint model, seen through its class head (joint).
+    Joint(Box<Joint>),
 }
 
 impl Net {
@@ -85,6 +91,7 @@ impl Net {
             Net::SeedMlp(m) => m,
             Net::Rows(m) => m,
             Net::Vit(m) => m,
+            Net::Joint(m) => m.as_ref(),
         }
     }
 
@@ -94,6 +101,7 @@ impl Net {
             Net::SeedMlp(m) => m,
             Net::Rows(m) => m,
             Net::Vit(m) => m,
+            Net::Joint(m) => m.as_mut(),
         }
     }
 }
@@ -190,6 +198,16 @@ impl Classifier {
                     rng,
                 ))
             }
+            Arch::Joint => {
+                let c = JointConfig {
+                    rows: config.rows,
+                    cols: config.cols,
+                    classes: config.classes,
+                    dataset: config.dataset.clone(),
+                    ..JointConfig::for_mnist()
+                };
+                Net::Joint(Box::new(Joint::new(c, seed)?))
+            }
             Arch::Gan | Arch::Dcgan => {
                 return Err(Error::Invalid(format!(
                     "{} is a GAN, not a classifier: build it with models::Gan",
@@ -257,7 +275,11 @@ impl Classifier {
 
     /// Writes the `state_dict` and the configuration (plus `metadata`) to a
     /// checkpoint that [`load`] reads back.
+    /// A joint model's class head is saved as the whole joint model.
     pub fn save(&self, path: &Path, metadata: BTreeMap<String, String>) -> Result<()> {
+        if let Net::Joint(j) = &self.net {
+            return j.save(path, metadata);
+        }
         save(
             path,
             &self.net,
@@ -272,6 +294,15 @@ impl Reverser {
     /// checkpoint that [`load`] reads back.
     pub fn save(&self, path: &Path, metadata: BTreeMap<String, String>) -> Result<()> {
         save(path, self, &Config::Reverser(self.config.clone()), metadata)
+    }
+}
+
+impl Joint {
+    /// Writes the `state_dict` (`discriminator.*`, `generator.*`,
+    /// `encoder.*`) and the configuration (plus `metadata`) to a checkpoint
+    /// that [`load`] reads back.
+    pub fn save(&self, path: &Path, metadata: BTreeMap<String, String>) -> Result<()> {
+        save(path, self, &Config::Joint(self.config.clone()), metadata)
     }
 }
 
@@ -292,6 +323,8 @@ pub enum Model {
     Reverser(Reverser),
     /// A generative adversarial network (`matnet train --model gan|dcgan`).
     Gan(Gan),
+    /// The joint recognise-and-generate model (`matnet train --model joint`).
+    Joint(Joint),
 }
 
 impl Model {
@@ -302,6 +335,7 @@ impl Model {
             Config::Classifier(c) => Model::Classifier(Classifier::new(c, seed)?),
             Config::Reverser(c) => Model::Reverser(Reverser::new(&c, &mut Rng::new(seed))),
             Config::Gan(c) => Model::Gan(Gan::new(c, seed)?),
+            Config::Joint(c) => Model::Joint(Joint::new(c, seed)?),
         })
     }
 
@@ -311,6 +345,7 @@ impl Model {
             Model::Classifier(m) => Config::Classifier(m.config.clone()),
             Model::Reverser(m) => Config::Reverser(m.config.clone()),
             Model::Gan(m) => Config::Gan(m.config.clone()),
+            Model::Joint(m) => Config::Joint(m.config.clone()),
         }
     }
 
@@ -319,6 +354,7 @@ impl Model {
             Model::Classifier(m) => &m.net,
             Model::Reverser(m) => m,
             Model::Gan(m) => m,
+            Model::Joint(m) => m,
         }
     }
 
@@ -327,6 +363,7 @@ impl Model {
             Model::Classifier(m) => &mut m.net,
             Model::Reverser(m) => m,
             Model::Gan(m) => m,
+            Model::Joint(m) => m,
         }
     }
 }
@@ -391,10 +428,15 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     Ok(model)
 }
 
-/// [`load`] for a file that must hold an image classifier.
+/// [`load`] for a file that must hold an image classifier. A joint
+/// model's class head is one ([`Net::Joint`]).
 pub fn load_classifier(path: &Path) -> Result<Classifier> {
     match load(path)? {
         Model::Classifier(m) => Ok(m),
+        Model::Joint(m) => Ok(Classifier {
+            config: m.config.classifier_config(),
+            net: Net::Joint(Box::new(m)),
+        }),
         Model::Reverser(_) => Err(Error::format(
             path,
             "holds the reverse-task transformer, not an image classifier",
@@ -414,6 +456,23 @@ pub fn load_gan(path: &Path) -> Result<Gan> {
         Model::Reverser(_) => Err(Error::format(
             path,
             "holds the reverse-task transformer, not a GAN (train one with --model gan or dcgan)",
+        )),
+        Model::Joint(_) => Err(Error::format(
+            path,
+            "holds a joint model, not a GAN (its generator: models::load_generator)",
+        )),
+    }
+}
+
+/// The generator of a checkpoint that holds one (a GAN or a joint model),
+/// with the configuration that says how to call it.
+pub fn load_generator(path: &Path) -> Result<(GanConfig, Generator)> {
+    match load(path)? {
+        Model::Gan(m) => Ok((m.config, m.generator)),
+        Model::Joint(m) => Ok((m.config.gan_config(), m.generator)),
+        Model::Classifier(_) | Model::Reverser(_) => Err(Error::format(
+            path,
+            "holds no generator: not a GAN or joint model (train one with --model gan, dcgan or joint)",
         )),
     }
 }

@@ -10,7 +10,7 @@
 //! where a size appears nowhere else), so it stays below the true size; a
 //! test checks it is within 2× of the built models for every architecture.
 
-use super::{Arch, Config, GanConfig, ModelConfig, ReverserConfig, VitConfig};
+use super::{Arch, Config, GanConfig, JointConfig, ModelConfig, ReverserConfig, VitConfig};
 use crate::{Error, Result};
 
 /// Products in u128, saturating: a bound too large for memory only has to
@@ -36,6 +36,7 @@ impl Config {
             Config::Classifier(c) => classifier(c),
             Config::Reverser(c) => reverser(c),
             Config::Gan(c) => gan(c),
+            Config::Joint(c) => joint(c),
         }
     }
 }
@@ -118,8 +119,38 @@ fn classifier(c: &ModelConfig) -> Result<u128> {
             ])
         }
         // `Classifier::new` says why a GAN is not a classifier.
-        Arch::Gan | Arch::Dcgan => 0,
+        Arch::Gan | Arch::Dcgan | Arch::Joint => 0,
     })
+}
+
+fn joint(c: &JointConfig) -> Result<u128> {
+    c.check()?;
+    let (r, w) = (c.rows / 4, c.cols / 4);
+    let (e, h) = (c.attn_dim, c.rnn_hidden);
+    // A row of the stem's map: its channels times its width.
+    let row = mul(&[c.stem[1], w]);
+    let features = (e + if c.rnn { h } else { 0 }) as u128;
+    Ok(sum(&[
+        // Generator: z to the 2·g_width × R × W map, then the 4×4 transposed
+        // convolution to g_width channels.
+        mul(&[c.z_dim, 2, c.g_width, r, w]),
+        mul(&[2, c.g_width, c.g_width, 16]),
+        // The stem's second convolution and the row projection.
+        mul(&[c.stem[0], c.stem[1], 16]),
+        row.saturating_mul(e as u128),
+        if c.rnn {
+            mul(&[4, h]).saturating_mul(row.saturating_add(h as u128))
+        } else {
+            0
+        },
+        if c.attention { mul(&[4, e, e]) } else { 0 },
+        features.saturating_mul(features),
+        if c.reconstruction {
+            mul(&[c.rows, c.cols, c.encoder_hidden])
+        } else {
+            0
+        },
+    ]))
 }
 
 fn reverser(c: &ReverserConfig) -> Result<u128> {

@@ -1,0 +1,175 @@
+//! `matnet train --model joint` on a tiny dataset, then every command that
+//! reads its checkpoint: `eval`, `predict` and `inspect` (the class head),
+//! `generate --digit` (the generator).
+
+mod common;
+
+use common::{dataset, fails, matnet};
+use matnet::data::read_idx;
+
+fn ok(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn train_joint_then_eval_predict_inspect_and_generate() {
+    let dir = dataset("joint", |_| {});
+    let run = dir.join("run");
+    let data = dir.to_str().unwrap();
+    let stdout = ok(&matnet(&[
+        "train",
+        "--model",
+        "joint",
+        "--data",
+        data,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--epoch-samples",
+        "20",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    assert!(stdout.contains("class head: test accuracy"), "{stdout}");
+    for f in [
+        "model.safetensors",
+        "epoch_001.png",
+        "epoch_002.png",
+        "epoch_002-idx3-ubyte.gz",
+        "progress.gif",
+        "chart.png",
+        "metrics.csv",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "epoch,d_loss,g_loss,rec_loss,d_real,d_fake,real_acc,fake_acc,test_acc,d_steps,g_steps,seconds"
+    );
+    // 40 images in batches of 16: 3 steps of each player per epoch.
+    assert!(
+        lines[1].starts_with("1,") && lines[1].contains(",3,3,"),
+        "{csv}"
+    );
+    let grid = image::open(run.join("epoch_002.png")).unwrap();
+    assert_eq!(
+        (grid.width(), grid.height()),
+        (302, 302),
+        "one row per digit"
+    );
+
+    let ckpt = run.join("model.safetensors");
+    let c = ckpt.to_str().unwrap();
+    let out = ok(&matnet(&["eval", "--checkpoint", c, "--data", data]));
+    assert!(out.contains("joint on 10 test images"), "{out}");
+
+    let digits = dir.join("sevens");
+    ok(&matnet(&[
+        "generate",
+        "--checkpoint",
+        c,
+        "--digit",
+        "7",
+        "--count",
+        "2",
+        "--out",
+        digits.to_str().unwrap(),
+    ]));
+    let seven = digits.join("00000_7.png");
+    assert!(seven.is_file());
+    let idx = dir.join("sevens-idx3-ubyte.gz");
+    ok(&matnet(&[
+        "generate",
+        "--checkpoint",
+        c,
+        "--digit",
+        "7",
+        "--count",
+        "5",
+        "--out",
+        idx.to_str().unwrap(),
+    ]));
+    assert_eq!(read_idx(&idx).unwrap().dims, [5, 28, 28]);
+
+    let out = ok(&matnet(&[
+        "predict",
+        "--checkpoint",
+        c,
+        seven.to_str().unwrap(),
+    ]));
+    assert!(out.contains("predicted"), "{out}");
+
+    let maps = dir.join("inspect");
+    let out = ok(&matnet(&[
+        "inspect",
+        "--checkpoint",
+        c,
+        "--image",
+        seven.to_str().unwrap(),
+        "--out",
+        maps.to_str().unwrap(),
+    ]));
+    assert!(out.contains("predicted as"), "{out}");
+    for f in ["filters.png", "conv1_maps.png", "conv2_maps.png"] {
+        assert!(maps.join(f).is_file(), "{f}: {out}");
+    }
+
+    let err = fails(&matnet(&[
+        "generate",
+        "--checkpoint",
+        c,
+        "--digit",
+        "10",
+        "--out",
+        dir.join("x.png").to_str().unwrap(),
+    ]));
+    assert!(err.contains("--digit must be below 10"), "{err}");
+}
+
+#[test]
+fn ablation_flags_remove_their_parts() {
+    let dir = dataset("joint-ablation", |_| {});
+    let run = dir.join("run");
+    let stdout = ok(&matnet(&[
+        "train",
+        "--model",
+        "joint",
+        "--data",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--quiet",
+        "--no-rnn",
+        "--no-attention",
+        "--no-reconstruction",
+        "--no-fake-class-loss",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout
+            .starts_with("training joint-no-rnn-no-attention-no-reconstruction-no-fake-class-loss"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("LSTM") && !stdout.contains("MultiheadAttention"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("| E:"), "{stdout}");
+    assert!(
+        stdout.contains("class loss on generated samples: false"),
+        "{stdout}"
+    );
+}
