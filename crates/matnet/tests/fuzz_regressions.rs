@@ -1,5 +1,5 @@
-//! Replays every seed (`fuzz/corpus/TARGET/`) and every input a fuzzer
-//! crashed on (`fuzz/regressions/TARGET/`) through the fuzz targets' own
+//! Replays every seed (`tests/fuzz/corpus/TARGET/`) and every input a fuzzer
+//! crashed on (`tests/fuzz/regressions/TARGET/`) through the fuzz targets' own
 //! checks (`matnet::fuzzing`), on stable: no panic, allocations within the
 //! bound for the input's size, and errors that name the file and say what
 //! is wrong. The long runs need nightly and cargo-fuzz (README, Fuzzing).
@@ -12,10 +12,10 @@ use matnet::fuzzing::{self, CountingAlloc};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz")
 }
 
-/// The files of `fuzz/KIND/TARGET`, sorted.
+/// The files of `tests/fuzz/KIND/TARGET`, sorted.
 fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = fuzz_dir().join(kind).join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -94,7 +94,7 @@ pub fn decode_png(name: &Path, bytes: &[u8]) -> Result<GreyImage> {
 /// Rejects a PLTE chunk that is not 1 to 256 RGB entries, and a palette
 /// image's tRNS chunk with more entries than its palette: the PNG decoder
 /// (png 0.17) checks neither and indexes out of bounds on both (found by the
-/// fuzzer, `fuzz/regressions/png/`). Other chunks are left to the decoder.
+/// fuzzer, `tests/fuzz/regressions/png/`). Other chunks are left to the decoder.
 fn check_palette(name: &Path, bytes: &[u8]) -> Result<()> {
     const COLOUR_TYPE_AT: usize = 8 + 8 + 9;
     let indexed = bytes.get(COLOUR_TYPE_AT) == Some(&3);
