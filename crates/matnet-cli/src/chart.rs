@@ -128,3 +128,18 @@ pub fn plot_panels(path: &Path, title: &str, x_desc: &str, panels: &[Panel]) -> 
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+/// Writes `metrics.csv`: the `header` line, then one line per row.
+pub fn write_csv(
+    path: &std::path::Path,
+    header: &str,
+    rows: impl IntoIterator<Item = String>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut text = format!("{header}\n");
+    for row in rows {
+        text += &row;
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

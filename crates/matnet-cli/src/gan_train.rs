@@ -3,8 +3,6 @@
 //! of both losses and `D(x)`, `D(G(z))`, `metrics.csv` and one checkpoint.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -461,23 +459,19 @@ fn plot_gan(path: &Path, points: &[(usize, Means)], title: &str) -> anyhow::Resu
 }
 
 fn write_metrics(path: &Path, rows: &[EpochRow]) -> anyhow::Result<()> {
-    let mut f =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(
-        f,
-        "epoch,d_loss,g_loss,d_real,d_fake,d_steps,g_steps,seconds"
-    )?;
-    for r in rows {
-        let [dl, dr, df] = r.means.d();
-        writeln!(
-            f,
-            "{},{dl:.6},{:.6},{dr:.6},{df:.6},{},{},{:.3}",
-            r.epoch,
-            r.means.g(),
-            r.means.d_steps,
-            r.means.g_steps,
-            r.seconds
-        )?;
-    }
-    Ok(())
+    crate::chart::write_csv(
+        path,
+        "epoch,d_loss,g_loss,d_real,d_fake,d_steps,g_steps,seconds",
+        rows.iter().map(|r| {
+            let [dl, dr, df] = r.means.d();
+            format!(
+                "{},{dl:.6},{:.6},{dr:.6},{df:.6},{},{},{:.3}",
+                r.epoch,
+                r.means.g(),
+                r.means.d_steps,
+                r.means.g_steps,
+                r.seconds
+            )
+        }),
+    )
 }

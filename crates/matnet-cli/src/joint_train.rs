@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -327,30 +326,26 @@ fn plot(path: &Path, points: &[(usize, Means)], title: &str) -> anyhow::Result<(
 }
 
 fn write_metrics(path: &Path, rows: &[EpochRow]) -> anyhow::Result<()> {
-    let mut f =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(
-        f,
-        "epoch,d_loss,g_loss,rec_loss,d_real,d_fake,real_acc,fake_acc,test_acc,d_steps,g_steps,seconds"
-    )?;
-    for r in rows {
-        let m = &r.means;
-        writeln!(
-            f,
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}",
-            r.epoch,
-            m.d(|m| m.d_loss),
-            m.g(),
-            m.rec(),
-            m.d(|m| m.d_real),
-            m.d(|m| m.d_fake),
-            m.d(|m| m.real_acc),
-            m.d(|m| m.fake_acc),
-            r.test_acc,
-            m.d_steps,
-            m.g_steps,
-            r.seconds
-        )?;
-    }
-    Ok(())
+    crate::chart::write_csv(
+        path,
+        "epoch,d_loss,g_loss,rec_loss,d_real,d_fake,real_acc,fake_acc,test_acc,d_steps,g_steps,seconds",
+        rows.iter().map(|r| {
+            let m = &r.means;
+            format!(
+                "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}",
+                r.epoch,
+                m.d(|m| m.d_loss),
+                m.g(),
+                m.rec(),
+                m.d(|m| m.d_real),
+                m.d(|m| m.d_fake),
+                m.d(|m| m.real_acc),
+                m.d(|m| m.fake_acc),
+                r.test_acc,
+                m.d_steps,
+                m.g_steps,
+                r.seconds
+            )
+        }),
+    )
 }

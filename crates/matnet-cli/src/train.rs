@@ -2,12 +2,10 @@
 //! evaluates on the official test set and saves checkpoint, CSV and chart.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, anyhow, ensure};
+use anyhow::{anyhow, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
 use matnet::data::{
     Augment, Dataset, DatasetKind, Normalize, Split, UnitPixels, batches, to_tensors,
@@ -646,25 +644,21 @@ pub fn bar(len: u64, unit: &str) -> ProgressBar {
 }
 
 fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> anyhow::Result<()> {
-    let mut f =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(
-        f,
-        "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_sec"
-    )?;
-    for m in rows {
-        writeln!(
-            f,
-            "{},{:.6},{:.6},{:.6},{:.6},{},{:.3},{:.1}",
-            m.epoch,
-            m.train_loss,
-            m.train_acc,
-            m.val_loss,
-            m.val_acc,
-            m.lr,
-            m.seconds,
-            m.images_per_sec
-        )?;
-    }
-    Ok(())
+    chart::write_csv(
+        path,
+        "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_sec",
+        rows.iter().map(|m| {
+            format!(
+                "{},{:.6},{:.6},{:.6},{:.6},{},{:.3},{:.1}",
+                m.epoch,
+                m.train_loss,
+                m.train_acc,
+                m.val_loss,
+                m.val_acc,
+                m.lr,
+                m.seconds,
+                m.images_per_sec
+            )
+        }),
+    )
 }
