@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{checkpoint, dataset, fails, good_tensors, gz, idx, matnet, mnist_data};
+use common::{
+    Outcome, checkpoint, dataset, fails, good_tensors, gz, idx, matnet, mnist_data, outcome,
+};
 
 use matnet::Tensor;
 
@@ -232,13 +234,11 @@ fn not_a_checkpoint() {
     assert!(line.contains("safetensors"), "{line}");
 }
 
-/// A checkpoint's named tensors, `metrics.csv` rows, stdout.
-type Trained = (Vec<(String, Vec<f32>)>, Vec<String>, String);
-
-/// Trains with `args` on `threads` threads; returns the checkpoint's tensors,
-/// `metrics.csv` without its wall-time columns, and stdout.
-fn trained(data: &std::ffi::OsStr, tag: &str, threads: &str, args: &[&str]) -> Trained {
+/// Trains with `args` on `threads` threads; returns the checkpoint's tensors
+/// (as bits) with `metrics.csv` less its timing columns, and stdout.
+fn trained(data: &std::ffi::OsStr, tag: &str, threads: &str, args: &[&str]) -> (Outcome, String) {
     let out = std::env::temp_dir().join(format!("matnet-cli-det-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
     let status = Command::new(env!("CARGO_BIN_EXE_matnet"))
         .arg("train")
         .args(args)
@@ -254,25 +254,39 @@ fn trained(data: &std::ffi::OsStr, tag: &str, threads: &str, args: &[&str]) -> T
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    let ckpt = matnet::io::checkpoint::load(&out.join("model.safetensors")).unwrap();
-    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-    // Column 7 is wall time; everything else must match exactly.
-    let metrics: Vec<String> = csv
-        .lines()
-        .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
-        .collect();
-    (
-        ckpt.tensors
-            .into_iter()
-            .map(|(n, t)| (n, t.to_vec()))
-            .collect::<Vec<_>>(),
-        metrics,
-        String::from_utf8_lossy(&status.stdout).into_owned(),
-    )
+    let got = outcome(&out);
+    let _ = std::fs::remove_dir_all(&out);
+    (got, String::from_utf8_lossy(&status.stdout).into_owned())
+}
+
+/// Prints how far apart two runs' weights are (values differing, max
+/// |diff|) and asserts they are the same to the bit, metrics included.
+fn assert_identical(what: &str, a: &Outcome, b: &Outcome) {
+    assert_eq!(a.0.len(), b.0.len(), "{what}: different tensors");
+    let (mut values, mut differ, mut max) = (0usize, 0usize, 0.0f32);
+    for ((name, x), (other, y)) in a.0.iter().zip(&b.0) {
+        assert_eq!((name, x.len()), (other, y.len()), "{what}");
+        values += x.len();
+        for (&p, &q) in x.iter().zip(y) {
+            if p != q {
+                differ += 1;
+                max = max.max((f32::from_bits(p) - f32::from_bits(q)).abs());
+            }
+        }
+    }
+    println!(
+        "{what}: {} tensors, {values} values, {differ} differ, max |diff| {max:e}; \
+         metrics.csv rows {} ({})",
+        a.0.len(),
+        a.1.len(),
+        if a.1 == b.1 { "identical" } else { "DIFFER" }
+    );
+    assert_eq!(differ, 0, "{what}: weights differ");
+    assert_eq!(a.1, b.1, "{what}: metrics.csv differs");
 }
 
 #[test]
-fn same_seed_same_numbers_on_any_thread_count() {
+fn same_seed_same_numbers_run_to_run() {
     let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
@@ -281,33 +295,47 @@ fn same_seed_same_numbers_on_any_thread_count() {
     ];
     let a = trained(&data, "a", "2", &args);
     let b = trained(&data, "b", "2", &args);
-    let c = trained(&data, "c", "1", &args);
-    assert!(
-        a.0 == b.0 && a.1 == b.1,
-        "two runs with the same seed differ"
-    );
-    assert!(
-        a.0 == c.0 && a.1 == c.1,
-        "1 and 2 threads give different weights"
-    );
-    // The convolutional models too: their weight gradients sum fixed runs
-    // of images in a fixed order, whatever the thread count.
-    for model in ["lenet", "cnn", "dcgan"] {
-        let args = [
-            "--model", model, "--epochs", "1", "--limit", "640", "--seed", "3", "--quiet",
-        ];
+    assert_identical("mlp, two runs on 2 threads", &a.0, &b.0);
+}
+
+/// Every model `matnet train` offers, one short run on 1 and on 2 threads:
+/// the same weights and metrics, bit for bit. (Reductions run in a fixed
+/// order whatever the split: conv weight gradients sum fixed runs of images,
+/// recurrent layers give each thread whole rows of the batch.) seed-mlp has
+/// its own test below.
+#[test]
+fn every_model_same_numbers_on_one_and_two_threads() {
+    let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
+        return;
+    };
+    let short: [(&str, &[&str]); 11] = [
+        ("mlp", &["--model", "mlp", "--limit", "2000"]),
+        ("lenet", &["--model", "lenet", "--limit", "640"]),
+        ("cnn", &["--model", "cnn", "--limit", "640"]),
+        ("rnn", &["--model", "rnn", "--limit", "640"]),
+        ("lstm", &["--model", "lstm", "--limit", "640"]),
+        ("gru", &["--model", "gru", "--limit", "640"]),
+        ("vit", &["--model", "vit", "--limit", "640"]),
+        ("gan", &["--model", "gan", "--limit", "640"]),
+        ("dcgan", &["--model", "dcgan", "--limit", "640"]),
+        ("joint", &["--model", "joint", "--limit", "256"]),
+        (
+            "reverse",
+            &["--task", "reverse", "--steps", "60", "--held-out", "20"],
+        ),
+    ];
+    for (model, args) in short {
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(["--epochs", "1", "--seed", "3", "--quiet"])
+            .collect();
         let two = trained(&data, &format!("{model}-2"), "2", &args);
         let one = trained(&data, &format!("{model}-1"), "1", &args);
-        assert!(
-            two.0 == one.0 && two.1 == one.1,
-            "{model}: 1 and 2 threads give different weights"
-        );
+        assert_identical(&format!("{model}, 1 and 2 threads"), &two.0, &one.0);
     }
 }
 
-/// The seed network trains through its fused kernel: the same weights on
-/// any thread count, and 30 full-batch iterations already classify well
-/// above chance (measured: 64% on the held-out images).
 #[test]
 fn seed_mlp_learns_the_same_on_any_thread_count() {
     let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
@@ -318,17 +346,14 @@ fn seed_mlp_learns_the_same_on_any_thread_count() {
     ];
     let two = trained(&data, "seed2", "2", &args);
     let one = trained(&data, "seed1", "1", &args);
-    assert!(
-        two.0 == one.0 && two.1 == one.1,
-        "1 and 2 threads give different weights"
-    );
+    assert_identical("seed-mlp, 1 and 2 threads", &two.0, &one.0);
     let test = two
-        .2
+        .1
         .split("test ")
         .nth(1)
         .and_then(|t| t.split('%').next())
         .and_then(|t| t.parse::<f32>().ok())
-        .unwrap_or_else(|| panic!("no test accuracy in: {}", two.2));
+        .unwrap_or_else(|| panic!("no test accuracy in: {}", two.1));
     assert!(test > 55.0, "test accuracy {test}% after 30 iterations");
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{dataset, fails, matnet, mnist_data};
+use common::{Outcome, dataset, fails, matnet, mnist_data, outcome};
 
 fn run_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("matnet-resume-{tag}-{}", std::process::id()));
@@ -40,34 +40,6 @@ fn finish(c: &mut Command) -> String {
     );
     assert!(out.status.success(), "{so}{se}");
     so.into_owned()
-}
-
-/// The final checkpoint's tensors (as bits) and `metrics.csv` without its
-/// timing columns.
-type Outcome = (Vec<(String, Vec<u32>)>, Vec<String>);
-
-fn outcome(dir: &Path) -> Outcome {
-    let ckpt = matnet::io::checkpoint::load(&dir.join("model.safetensors")).unwrap();
-    let tensors = ckpt
-        .tensors
-        .into_iter()
-        .map(|(n, t)| (n, t.to_vec().iter().map(|x| x.to_bits()).collect()))
-        .collect();
-    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap_or_default();
-    let timing = ["seconds", "images_per_sec"];
-    let header: Vec<&str> = csv.lines().next().unwrap_or("").split(',').collect();
-    let rows = csv
-        .lines()
-        .map(|l| {
-            l.split(',')
-                .zip(&header)
-                .filter(|(_, h)| !timing.contains(h))
-                .map(|(v, _)| v)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect();
-    (tensors, rows)
 }
 
 /// Starts a run that saves its state after every step, waits for the first

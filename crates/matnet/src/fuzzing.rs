@@ -16,8 +16,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Error;
+use crate::Module;
 use crate::data::{self, IdxValues};
-use crate::models;
+use crate::io::TrainingState;
+use crate::models::{self, Arch, Classifier, ModelConfig};
+use crate::optim::Adam;
+use crate::train::Player;
 
 /// The name the checks give their input; every error must mention it.
 pub const NAME: &str = "fuzz-input";
@@ -205,4 +209,54 @@ pub fn check_checkpoint(input: &[u8]) -> usize {
         }
     });
     peak
+}
+
+/// The training-state loader as `matnet train --resume` uses it:
+/// [`TrainingState::from_file_bytes`], then the model, the optimizer and
+/// the loop's generators restored from it into the network of the seed
+/// states (`matnet train --model mlp --hidden 2 --dropout 0.2`); other
+/// networks' states must fail with a message naming what does not match.
+/// Returns the peak bytes held.
+pub fn check_state(input: &[u8]) -> usize {
+    let name = Path::new(NAME);
+    // As for checkpoints: tensors read once, copied once into the model and
+    // the optimizer; JSON maps a few times their text.
+    let ((), peak) = with_alloc_bound(64 * input.len() + SLACK, || {
+        let state = match TrainingState::from_file_bytes(name, input) {
+            Ok(s) => s,
+            Err(e) => return assert_specific(&e),
+        };
+        let n: usize = state.tensors.values().map(|t| t.numel()).sum();
+        assert!(
+            4 * n <= 2 * input.len(),
+            "{n} values from {} bytes",
+            input.len()
+        );
+        let restored = restore_state(&state);
+        if let Err(e) = restored {
+            // The restore errors say what does not match but not the file
+            // (the training loop adds it): at least three words.
+            let msg = e.to_string();
+            assert!(msg.split_whitespace().count() >= 3, "{msg:?}");
+        }
+    });
+    peak
+}
+
+/// Restores `state` as `--resume` would for the seed states' network (an
+/// mlp with one hidden layer of 2 and dropout 0.2, Adam): model, optimizer,
+/// the loop's generators.
+pub fn restore_state(state: &TrainingState) -> crate::Result<()> {
+    let config = ModelConfig {
+        hidden: vec![2],
+        dropout: 0.2,
+        ..ModelConfig::for_mnist(Arch::Mlp)
+    };
+    let model = Classifier::new(config, 0).expect("a fixed small mlp builds");
+    let mut player = Player::new(model.net.parameters(), |p| Box::new(Adam::new(p, 1e-3)));
+    state.load_module("model", &model.net)?;
+    state.load_player("net", &mut player)?;
+    state.rng("shuffle")?;
+    state.rng("augment")?;
+    Ok(())
 }

@@ -92,6 +92,21 @@ fn checkpoint_seeds_and_regressions() {
 }
 
 #[test]
+fn state_seeds_and_regressions() {
+    let name = Path::new(fuzzing::NAME);
+    for (path, bytes) in replay("state", fuzzing::check_state) {
+        // Every seed is a real training state written by `matnet train`.
+        let state = matnet::io::TrainingState::from_file_bytes(name, &bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(state.run.contains("\"settings\""), "{}", path.display());
+        let restored = fuzzing::restore_state(&state);
+        let adam_mlp = path.ends_with("mlp-h2-adam.safetensors");
+        println!("  restored: {restored:?}");
+        assert_eq!(restored.is_ok(), adam_mlp, "{}", path.display());
+    }
+}
+
+#[test]
 fn a_billion_unit_layer_is_an_error_not_an_allocation() {
     let dir = fuzz_dir().join("regressions/checkpoint");
     let bytes = std::fs::read(dir.join("mlp-claims-a-billion-units")).unwrap();

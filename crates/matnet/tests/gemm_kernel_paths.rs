@@ -35,7 +35,17 @@ struct Case {
     threads: usize,
 }
 
-fn check(kernel: GemmKernel, t: Case) {
+/// The operands of `t` (deterministic fills), their strides, C's
+/// strides, C before the product, and C computed by `kernel`.
+struct Computed {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    strides: [isize; 6],
+    c0: Vec<f32>,
+    c: Vec<f32>,
+}
+
+fn compute(kernel: GemmKernel, t: Case) -> Computed {
     let Case { m, n, k, pad, .. } = t;
     // Operands live in padded buffers: leading dimension = logical + pad.
     let (a_rows, a_ld) = if t.ta { (k, m + pad) } else { (m, k + pad) };
@@ -84,6 +94,24 @@ fn check(kernel: GemmKernel, t: Case) {
             t.threads,
         )
     };
+    Computed {
+        a,
+        b,
+        strides: [rsa, csa, rsb, csb, rsc, csc],
+        c0,
+        c,
+    }
+}
+
+fn check(kernel: GemmKernel, t: Case) {
+    let Case { m, n, k, pad, .. } = t;
+    let Computed {
+        a,
+        b,
+        strides: [rsa, csa, rsb, csb, rsc, csc],
+        c0,
+        c,
+    } = compute(kernel, t);
     for i in 0..m {
         for j in 0..n {
             let mut s = 0.0f64;
@@ -238,6 +266,45 @@ fn block_edges_with_threads() {
                         ..plain(m, n, k)
                     };
                     check(kernel, t);
+                }
+            }
+        }
+    });
+}
+
+/// The same bits on 1, 2, 3 and 4 threads: a thread's block of C is summed
+/// over k in the same passes as the whole product (64×64·1024: split in
+/// two, each half is a single B panel, which once chose deeper passes).
+#[test]
+fn same_bits_on_any_thread_count() {
+    each_kernel(|kernel| {
+        for &(m, n, k) in &[
+            (64, 64, 1024),
+            (64, 40, 1100),
+            (200, 131, 520),
+            (24, 300, 2000),
+            (300, 24, 2000),
+        ] {
+            for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                let case = |threads| Case {
+                    ta,
+                    tb,
+                    threads,
+                    ..plain(m, n, k)
+                };
+                let one = compute(kernel, case(1)).c;
+                for threads in 2..=4 {
+                    let c = compute(kernel, case(threads)).c;
+                    let differ = one
+                        .iter()
+                        .zip(&c)
+                        .filter(|(x, y)| x.to_bits() != y.to_bits());
+                    assert_eq!(
+                        differ.count(),
+                        0,
+                        "{} kernel, {m}×{n}·{k} (ta {ta}, tb {tb}): {threads} threads differ from 1",
+                        kernel.name()
+                    );
                 }
             }
         }

@@ -129,3 +129,31 @@ pub fn train(data: &std::ffi::OsStr, out: &Path, args: &[&str]) {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+/// A finished run directory's checkpoint tensors (as bits) and its
+/// `metrics.csv` without the timing columns.
+pub type Outcome = (Vec<(String, Vec<u32>)>, Vec<String>);
+
+pub fn outcome(dir: &Path) -> Outcome {
+    let ckpt = matnet::io::checkpoint::load(&dir.join("model.safetensors")).unwrap();
+    let tensors = ckpt
+        .tensors
+        .into_iter()
+        .map(|(n, t)| (n, t.to_vec().iter().map(|x| x.to_bits()).collect()))
+        .collect();
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap_or_default();
+    let timing = ["seconds", "images_per_sec"];
+    let header: Vec<&str> = csv.lines().next().unwrap_or("").split(',').collect();
+    let rows = csv
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .zip(&header)
+                .filter(|(_, h)| !timing.contains(h))
+                .map(|(v, _)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    (tensors, rows)
+}

@@ -242,6 +242,12 @@ impl TrainingState {
     /// Reads the state at `path`; errors name the file.
     pub fn load(path: &Path) -> Result<TrainingState> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        TrainingState::from_bytes(&bytes).map_err(|e| Error::format(path, e.to_string()))
+        TrainingState::from_file_bytes(path, &bytes)
+    }
+
+    /// [`TrainingState::from_bytes`] on a file's contents already in memory,
+    /// with errors naming `path`.
+    pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<TrainingState> {
+        TrainingState::from_bytes(bytes).map_err(|e| Error::format(path, e.to_string()))
     }
 }

@@ -56,9 +56,13 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
     let m_blocks = p.m.div_ceil(K::MR);
     let split_n = (p.m <= p.n && n_blocks >= t) || m_blocks < t;
     t = t.min(if split_n { n_blocks } else { m_blocks });
+    // The depth of each pass over k sets where partial sums are rounded
+    // into C, so it is chosen once for the whole product: a thread's block
+    // of C gets the same bits as with one thread.
+    let kc = k_block::<K>(p);
     if t <= 1 {
         // SAFETY: forwarded.
-        unsafe { serial::<K>(p) };
+        unsafe { serial::<K>(p, kc) };
         return;
     }
     let (blocks, unit) = if split_n {
@@ -88,7 +92,7 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
         }
         // SAFETY: sub-block of the caller's valid problem; tasks write
         // disjoint C blocks.
-        unsafe { serial::<K>(&s) };
+        unsafe { serial::<K>(&s, kc) };
     };
     pool::parallel_for(t, t, &task);
 }
@@ -142,19 +146,24 @@ fn balanced(len: usize, max: usize, unit: usize) -> usize {
     len.div_ceil(blocks).div_ceil(unit) * unit
 }
 
-unsafe fn serial<K: Kernel>(p: &Problem) {
+/// The depth of one pass over k for the whole product `p`. Equal blocks
+/// (rounded to 8) rather than full blocks plus a sliver: k = 784 with
+/// KC = 256 would otherwise end with a 16-deep pass that reloads and stores
+/// all of C for almost no work. With a single B panel (n <= NR) the panel
+/// is reused by every A tile from L2 anyway, and deeper passes mean fewer,
+/// longer contiguous reads of A rows: 33600×784·784×10 went from 5.5 to
+/// 10 flop/cycle with k unblocked.
+fn k_block<K: Kernel>(p: &Problem) -> usize {
+    let kc_target = if p.n <= K::NR { 4 * K::KC } else { K::KC };
+    balanced(p.k, kc_target, 8)
+}
+
+/// One thread's product `p` (all of it, or its block of C), in passes of
+/// `kcb` over k.
+unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize) {
     let pack_a = pack_a_wanted::<K>(p);
     let pack_b = pack_b_wanted::<K>(p);
-    // Split each dimension into equal blocks (rounded to the register
-    // tile) rather than full blocks plus a sliver: k = 784 with KC = 256
-    // would otherwise end with a 16-deep pass that reloads and stores all
-    // of C for almost no work.
-    // With a single B panel (n <= NR) the panel is reused by every A tile
-    // from L2 anyway, and deeper passes mean fewer, longer contiguous reads
-    // of A rows: 33600×784·784×10 went from 5.5 to 10 flop/cycle with
-    // k unblocked.
-    let kc_target = if p.n <= K::NR { 4 * K::KC } else { K::KC };
-    let kcb = balanced(p.k, kc_target, 8);
+    // m and n split into equal blocks too, rounded to the register tile.
     let mcb = balanced(p.m, K::MC, K::MR);
     let ncb = balanced(p.n, K::NC, K::NR);
     let kc_max = p.k.min(kcb);
