@@ -4,21 +4,24 @@
 //! plus the class head's test accuracy after every epoch.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::ops::AddAssign;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, anyhow};
-use matnet::data::{Dataset, DatasetKind, Normalize, Split, batches};
-use matnet::models::{GanTraining, Joint, JointConfig, JointTrainer, JointTraining};
+use matnet::data::{Dataset, DatasetKind, Normalize, Split};
+use matnet::models::{
+    GanTraining, Generator, Joint, JointConfig, JointDStep, JointTrainer, JointTraining,
+};
+use matnet::train::Player;
 use matnet::train::evaluate;
-use matnet::{Module, Rng};
-use plotters::style::{BLACK, BLUE, GREEN, MAGENTA, RED, RGBColor};
+use matnet::{Module, Rng, Tensor};
+use plotters::style::{BLACK, BLUE, MAGENTA, RGBColor};
+use serde::{Deserialize, Serialize};
 
+use crate::adversarial::{self, Contest, EpochRow, checked_options};
 use crate::chart::{Panel, Series, plot_panels};
 use crate::evaluate::print_report;
-use crate::gan_train::{CHART_EVERY, Snapshots, checked_options};
-use crate::train::{TrainArgs, bar};
+use crate::gan_train::{self, Means as GanMeans};
+use crate::train::TrainArgs;
 
 /// Options of `matnet train` that only the joint model reads: each switches
 /// one part off, for the ablation.
@@ -39,28 +42,22 @@ pub struct JointArgs {
     pub no_fake_class_loss: bool,
 }
 
-/// Means of the step figures over a stretch of training.
-#[derive(Clone, Copy, Default)]
+/// The GAN's step figures plus the class head's accuracies (per D step)
+/// and the reconstruction loss (per G step that ran the module).
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
 struct Means {
-    d_loss: f64,
-    d_real: f64,
-    d_fake: f64,
+    gan: GanMeans,
     real_acc: f64,
     fake_acc: f64,
-    d_steps: usize,
-    g_loss: f64,
-    g_steps: usize,
     rec_loss: f64,
     rec_steps: usize,
 }
 
 impl Means {
-    fn d(&self, f: fn(&Means) -> f64) -> f64 {
-        f(self) / self.d_steps.max(1) as f64
-    }
-
-    fn g(&self) -> f64 {
-        self.g_loss / self.g_steps.max(1) as f64
+    /// The class head's mean accuracy on real and on generated batches.
+    fn acc(&self) -> [f64; 2] {
+        let n = self.gan.d_steps.max(1) as f64;
+        [self.real_acc / n, self.fake_acc / n]
     }
 
     fn rec(&self) -> f64 {
@@ -68,12 +65,95 @@ impl Means {
     }
 }
 
-/// One row of `metrics.csv`.
-struct EpochRow {
-    epoch: usize,
-    means: Means,
-    test_acc: f32,
-    seconds: f64,
+impl AddAssign for Means {
+    fn add_assign(&mut self, o: Means) {
+        self.gan += o.gan;
+        self.real_acc += o.real_acc;
+        self.fake_acc += o.fake_acc;
+        self.rec_loss += o.rec_loss;
+        self.rec_steps += o.rec_steps;
+    }
+}
+
+/// The joint model and its players, the last discriminator step, and the
+/// test set the class head is scored on after every epoch.
+struct JointContest {
+    model: Joint,
+    trainer: JointTrainer,
+    last: Option<JointDStep>,
+    test: Dataset,
+}
+
+impl Contest for JointContest {
+    type Means = Means;
+    /// The class head's test accuracy.
+    type Extra = f32;
+
+    fn d_step(&mut self, real: &Tensor, labels: &Tensor, noise: &mut Rng) -> matnet::Result<Means> {
+        let ds = self.trainer.d_step(&self.model, real, labels, noise)?;
+        let m = Means {
+            gan: GanMeans::d_step(ds.loss, ds.d_real, ds.d_fake),
+            real_acc: ds.real_accuracy as f64,
+            fake_acc: ds.fake_accuracy as f64,
+            ..Means::default()
+        };
+        self.last = Some(ds);
+        Ok(m)
+    }
+
+    fn g_step(&mut self) -> matnet::Result<Means> {
+        let ds = self.last.as_ref().expect("a D step precedes every G step");
+        let g = self.trainer.g_step(&self.model, ds)?;
+        Ok(Means {
+            gan: GanMeans::g_step(g.loss),
+            rec_loss: g.reconstruction.unwrap_or(0.0) as f64,
+            rec_steps: g.reconstruction.is_some() as usize,
+            ..Means::default()
+        })
+    }
+
+    fn steps(m: &Means) -> (usize, usize) {
+        (m.gan.d_steps, m.gan.g_steps)
+    }
+
+    fn status(m: &Means) -> String {
+        let [dl, dr, df] = m.gan.d();
+        format!(
+            "D loss {dl:.3} G loss {:.3} rec {:.3} D(x) {dr:.3} D(G(z)) {df:.3} acc {:.2}%",
+            m.gan.g(),
+            m.rec(),
+            100.0 * m.acc()[0]
+        )
+    }
+
+    fn extra(&self) -> f32 {
+        let classes = self.model.config.classes;
+        evaluate(&self.model, classes, &self.test, Normalize::Unit).accuracy
+    }
+
+    fn line(m: &Means, test_acc: &f32) -> String {
+        let ([dl, dr, df], [real, fake]) = (m.gan.d(), m.acc());
+        format!(
+            "D loss {dl:.4} G loss {:.4} rec {:.4} D(x) {dr:.3} D(G(z)) {df:.3} | \
+             class acc real {:.2}% generated {:.2}% test {:.2}%",
+            m.gan.g(),
+            m.rec(),
+            100.0 * real,
+            100.0 * fake,
+            100.0 * test_acc,
+        )
+    }
+
+    fn generator(&self) -> &Generator {
+        &self.model.generator
+    }
+
+    const NAME: &'static str = "joint";
+
+    fn parts(&mut self) -> (&mut dyn Module, &mut Player, &mut Player) {
+        let t = &mut self.trainer;
+        (&mut self.model, &mut t.d, &mut t.g)
+    }
 }
 
 /// The run's name: `joint`, with the parts switched off.
@@ -113,7 +193,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         reconstruction: !j.no_reconstruction,
         ..JointConfig::for_mnist()
     };
-    let mut model = Joint::new(config, args.seed)?;
+    let model = Joint::new(config, args.seed)?;
     let settings = JointTraining {
         gan: GanTraining {
             g_loss: a.g_loss,
@@ -124,14 +204,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         fake_class_loss: !j.no_fake_class_loss,
         ..JointTraining::default()
     };
-    let mut trainer = JointTrainer::new(&model, settings);
+    let trainer = JointTrainer::new(&model, settings);
     let name = run_name(j);
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&name));
-    fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create run directory {}", out.display()))?;
+    let (mut saver, resumed) = crate::state::Saver::open(&out, args)?;
     println!(
         "training {name} ({} parameters: {}) on {} images of {kind}; {epochs} epochs, batch {batch_size}, \
          {:?} G loss, real target {real_target}, lr D {} G {}, {} D step(s) per G step, \
@@ -147,111 +226,25 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         args.seed
     );
 
-    let mut snapshots = Snapshots::new(model.config.gan_config(), args.seed, a.epoch_samples);
-    let (mut shuffle_rng, mut noise_rng) = (Rng::new(args.seed), Rng::new(args.seed ^ 0x2015E));
-    let deadline = a.max_minutes.map(|m| m * 60.0);
-    let started = Instant::now();
-    let (mut history, mut points) = (Vec::new(), Vec::new());
-    let (mut window, mut d_count, mut g_count, mut stop) =
-        (Means::default(), 0usize, 0usize, false);
+    let config = model.config.gan_config();
+    let mut c = JointContest {
+        model,
+        trainer,
+        last: None,
+        test,
+    };
+    let run = adversarial::train(
+        &mut c,
+        config,
+        args,
+        &train,
+        (epochs, batch_size),
+        &out,
+        &mut saver,
+        resumed,
+    )?;
+    let (model, test) = (c.model, c.test);
     let classes = model.config.classes;
-    for epoch in 1..=epochs {
-        let epoch_bar = (!args.quiet).then(|| bar(train.len() as u64, "images"));
-        let mut means = Means::default();
-        for b in batches(&train, batch_size, Normalize::Unit, Some(&mut shuffle_rng)) {
-            // tanh output: real images scaled from [0, 1] to [-1, 1] to match.
-            let real = b.images.affine(2.0, -1.0);
-            let diverged =
-                |e: matnet::Error| anyhow!("{e} in epoch {epoch}; try lower --lr-d/--lr-g");
-            let ds = trainer
-                .d_step(&model, &real, &b.labels, &mut noise_rng)
-                .map_err(diverged)?;
-            d_count += 1;
-            for m in [&mut means, &mut window] {
-                m.d_loss += ds.loss as f64;
-                m.d_real += ds.d_real as f64;
-                m.d_fake += ds.d_fake as f64;
-                m.real_acc += ds.real_accuracy as f64;
-                m.fake_acc += ds.fake_accuracy as f64;
-                m.d_steps += 1;
-            }
-            if d_count.is_multiple_of(a.d_steps) {
-                let g = trainer.g_step(&model, &ds).map_err(diverged)?;
-                g_count += 1;
-                for m in [&mut means, &mut window] {
-                    m.g_loss += g.loss as f64;
-                    m.g_steps += 1;
-                    if let Some(r) = g.reconstruction {
-                        m.rec_loss += r as f64;
-                        m.rec_steps += 1;
-                    }
-                }
-                if g_count.is_multiple_of(CHART_EVERY) {
-                    points.push((g_count, window));
-                    window = Means::default();
-                }
-            }
-            if let Some(bar) = &epoch_bar {
-                bar.inc(b.len() as u64);
-                bar.set_message(format!(
-                    "D loss {:.3} G loss {:.3} rec {:.3} D(x) {:.3} D(G(z)) {:.3} acc {:.2}%",
-                    means.d(|m| m.d_loss),
-                    means.g(),
-                    means.rec(),
-                    means.d(|m| m.d_real),
-                    means.d(|m| m.d_fake),
-                    100.0 * means.d(|m| m.real_acc)
-                ));
-            }
-            if deadline.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
-                stop = true;
-                break;
-            }
-        }
-        if let Some(bar) = epoch_bar {
-            bar.finish_and_clear();
-        }
-        model.set_training(false);
-        snapshots.epoch(&model.generator, &out, epoch)?;
-        let test_acc = evaluate(&model, classes, &test, Normalize::Unit).accuracy;
-        model.set_training(true);
-        let row = EpochRow {
-            epoch,
-            means,
-            test_acc,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        println!(
-            "epoch {epoch:>3}: D loss {:.4} G loss {:.4} rec {:.4} D(x) {:.3} D(G(z)) {:.3} | \
-             class acc real {:.2}% generated {:.2}% test {:.2}% | {} D + {} G steps, {:.1}s{}",
-            means.d(|m| m.d_loss),
-            means.g(),
-            means.rec(),
-            means.d(|m| m.d_real),
-            means.d(|m| m.d_fake),
-            100.0 * means.d(|m| m.real_acc),
-            100.0 * means.d(|m| m.fake_acc),
-            100.0 * test_acc,
-            means.d_steps,
-            means.g_steps,
-            row.seconds,
-            if stop { " (time limit reached)" } else { "" }
-        );
-        history.push(row);
-        if stop {
-            break;
-        }
-    }
-    if window.d_steps > 0 {
-        points.push((g_count, window));
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "done in {secs:.1}s: {d_count} D and {g_count} G steps, {:.2} D+G steps/s",
-        g_count as f64 / secs
-    );
-
-    model.set_training(false);
     let test_eval = evaluate(&model, classes, &test, Normalize::Unit);
     println!(
         "class head: test accuracy {:.2}% ({} test images)",
@@ -262,7 +255,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let ckpt = out.join("model.safetensors");
     let mut meta = BTreeMap::new();
     meta.insert("matnet.seed".to_string(), args.seed.to_string());
-    meta.insert("matnet.g_steps".to_string(), g_count.to_string());
+    meta.insert("matnet.g_steps".to_string(), run.g_count.to_string());
     meta.insert(
         "matnet.fake_class_loss".to_string(),
         settings.fake_class_loss.to_string(),
@@ -273,11 +266,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     );
     model.save(&ckpt, meta)?;
     let gif = out.join("progress.gif");
-    snapshots.gif(&gif)?;
     let csv = out.join("metrics.csv");
-    write_metrics(&csv, &history)?;
+    write_metrics(&csv, &run.history)?;
     let png = out.join("chart.png");
-    plot(&png, &points, &format!("{name} on {kind}"))?;
+    plot(&png, &run.points, &format!("{name} on {kind}"))?;
     println!("checkpoint: {}", ckpt.display());
     println!(
         "samples:    {} (one grid per epoch, row r asks for digit r), {}",
@@ -289,8 +281,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The GAN's panels with the reconstruction loss, and the class head's.
 fn plot(path: &Path, points: &[(usize, Means)], title: &str) -> anyhow::Result<()> {
-    let series = |name, color: RGBColor, f: &dyn Fn(&Means) -> f64| Series {
+    let series = |name, color: RGBColor, f: fn(&Means) -> f64| Series {
         name,
         color,
         points: points
@@ -298,52 +291,33 @@ fn plot(path: &Path, points: &[(usize, Means)], title: &str) -> anyhow::Result<(
             .map(|(s, m)| (*s as f32, f(m) as f32))
             .collect(),
     };
-    let panels = [
-        Panel {
-            y_desc: "loss",
-            series: vec![
-                series("D loss", BLUE, &|m| m.d(|m| m.d_loss)),
-                series("G loss", RED, &|m| m.g()),
-                series("reconstruction", MAGENTA, &|m| m.rec()),
-            ],
-        },
-        Panel {
-            y_desc: "mean D output",
-            series: vec![
-                series("D(x)", GREEN, &|m| m.d(|m| m.d_real)),
-                series("D(G(z))", RED, &|m| m.d(|m| m.d_fake)),
-            ],
-        },
-        Panel {
-            y_desc: "class head accuracy",
-            series: vec![
-                series("real batch", BLACK, &|m| m.d(|m| m.real_acc)),
-                series("generated, as asked", BLUE, &|m| m.d(|m| m.fake_acc)),
-            ],
-        },
-    ];
+    let rec = series("reconstruction", MAGENTA, |m| m.rec());
+    let mut panels = gan_train::panels(points, |m| &m.gan, vec![rec]);
+    panels.push(Panel {
+        y_desc: "class head accuracy",
+        series: vec![
+            series("real batch", BLACK, |m| m.acc()[0]),
+            series("generated, as asked", BLUE, |m| m.acc()[1]),
+        ],
+    });
     plot_panels(path, title, "generator step", &panels)
 }
 
-fn write_metrics(path: &Path, rows: &[EpochRow]) -> anyhow::Result<()> {
+fn write_metrics(path: &Path, rows: &[EpochRow<Means, f32>]) -> anyhow::Result<()> {
     crate::chart::write_csv(
         path,
         "epoch,d_loss,g_loss,rec_loss,d_real,d_fake,real_acc,fake_acc,test_acc,d_steps,g_steps,seconds",
         rows.iter().map(|r| {
             let m = &r.means;
+            let ([dl, dr, df], [real, fake]) = (m.gan.d(), m.acc());
             format!(
-                "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}",
+                "{},{dl:.6},{:.6},{:.6},{dr:.6},{df:.6},{real:.6},{fake:.6},{:.6},{},{},{:.3}",
                 r.epoch,
-                m.d(|m| m.d_loss),
-                m.g(),
+                m.gan.g(),
                 m.rec(),
-                m.d(|m| m.d_real),
-                m.d(|m| m.d_fake),
-                m.d(|m| m.real_acc),
-                m.d(|m| m.fake_acc),
-                r.test_acc,
-                m.d_steps,
-                m.g_steps,
+                r.extra,
+                m.gan.d_steps,
+                m.gan.g_steps,
                 r.seconds
             )
         }),

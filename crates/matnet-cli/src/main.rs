@@ -1,6 +1,7 @@
 //! `matnet`: train, evaluate and run neural networks on MNIST-format data
 //! from the command line, built on the `matnet` library's public API.
 
+mod adversarial;
 mod bench;
 mod bench_gan;
 mod chart;
@@ -12,6 +13,7 @@ mod generate;
 mod inspect;
 mod joint_train;
 mod predict;
+mod recipe;
 mod reverse;
 mod samples;
 mod serve;

@@ -1,5 +1,5 @@
-//! Resumable training: a run killed (SIGKILL) or interrupted (SIGINT) at a
-//! random moment and resumed with `--resume` ends with the same weights,
+//! Resumable training: a run killed (SIGKILL) or interrupted (SIGINT,
+//! SIGTERM, a double Ctrl-C) at a random moment and resumed with `--resume` ends with the same weights,
 //! bit for bit, and the same `metrics.csv` (timing columns aside) as a run
 //! that was never stopped; the run directory lock; conflicting flags.
 
@@ -43,8 +43,10 @@ fn finish(c: &mut Command) -> String {
 }
 
 /// Starts a run that saves its state after every step, waits for the first
-/// save, then a random delay from `seed`, and returns the still-running child.
-fn start_and_wait(c: &mut Command, dir: &Path, seed: u64, max_delay_ms: u64) -> Child {
+/// save, then a random delay from `seed` (at most half of what the reference
+/// run of `reference_ms` had left at that point, so the stop falls anywhere
+/// in the training, never after it), and returns the still-running child.
+fn start_and_wait(c: &mut Command, dir: &Path, seed: u64, reference_ms: u64) -> Child {
     let mut child = c
         .args(["--save-every", "0"])
         .stdout(Stdio::null())
@@ -61,7 +63,8 @@ fn start_and_wait(c: &mut Command, dir: &Path, seed: u64, max_delay_ms: u64) -> 
         assert!(t0.elapsed() < Duration::from_secs(120), "no state saved");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let delay = matnet::Rng::new(seed).below(max_delay_ms as usize + 1) as u64;
+    let left = reference_ms.saturating_sub(t0.elapsed().as_millis() as u64);
+    let delay = matnet::Rng::new(seed).below(left as usize / 2 + 1) as u64;
     std::thread::sleep(Duration::from_millis(delay));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -70,44 +73,100 @@ fn start_and_wait(c: &mut Command, dir: &Path, seed: u64, max_delay_ms: u64) -> 
     child
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Stop {
+    /// SIGKILL: no chance to save; the last state written stands.
     Kill,
+    /// SIGINT: finish the step, save, exit 130 with the resume line.
     Interrupt,
+    /// SIGTERM: the same, exit 143.
+    Terminate,
+    /// Two SIGINTs at once: the second ends the process at once (exit 130),
+    /// even inside a step or a save; the last complete state stands.
+    DoubleInterrupt,
 }
 
-/// An uninterrupted run, then the same run stopped by `stop` at a random
-/// moment and resumed: the same outcome, to the bit.
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// A finished, never-stopped run: its outcome and how long it took.
+struct Reference {
+    outcome: Outcome,
+    millis: u64,
+}
+
+fn reference(data: Option<&std::ffi::OsStr>, tag: &str, args: &[&str]) -> Reference {
+    let dir = run_dir(&format!("{tag}-ref"));
+    let t0 = Instant::now();
+    finish(&mut train(data, args, &dir));
+    let millis = t0.elapsed().as_millis() as u64;
+    let outcome = outcome(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Reference { outcome, millis }
+}
+
+/// The run of `reference`, stopped by `stop` at a random moment drawn from
+/// `seed` (see [`start_and_wait`]; the stopped run saves after every step,
+/// so it is slower than the reference) and resumed: the same outcome, to
+/// the bit.
 fn stop_and_resume(
     data: Option<&std::ffi::OsStr>,
     tag: &str,
     args: &[&str],
-    reference: &Outcome,
+    reference: &Reference,
     seed: u64,
     stop: Stop,
-    max_delay_ms: u64,
 ) {
     let dir = run_dir(tag);
-    let mut child = start_and_wait(&mut train(data, args, &dir), &dir, seed, max_delay_ms);
-    match stop {
-        Stop::Kill => child.kill().unwrap(),
-        Stop::Interrupt => {
-            let ok = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(ok.success());
+    // A signal that lands after the last step (during the final test
+    // evaluation) lets the complete run finish with status 0, which is not
+    // the case under test: stop again, earlier.
+    let mut reference_ms = reference.millis;
+    let out = loop {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut child = start_and_wait(&mut train(data, args, &dir), &dir, seed, reference_ms);
+        match stop {
+            Stop::Kill => child.kill().unwrap(),
+            Stop::Interrupt | Stop::DoubleInterrupt => signal(&child, "INT"),
+            Stop::Terminate => signal(&child, "TERM"),
         }
-    }
-    let out = child.wait_with_output().unwrap();
-    if let Stop::Interrupt = stop {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(130), "{err}");
-        let want = format!(
-            "interrupted: state saved; resume with: matnet train --resume {}",
-            dir.display()
-        );
-        assert_eq!(err.trim(), want);
+        if let Stop::DoubleInterrupt = stop {
+            signal(&child, "INT");
+        }
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() && reference_ms > reference.millis / 8 {
+            println!("{tag}: the run had finished its training; stopping earlier");
+            reference_ms /= 2;
+            continue;
+        }
+        break out;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    let saved_line = format!(
+        "interrupted: state saved; resume with: matnet train --resume {}",
+        dir.display()
+    );
+    match stop {
+        Stop::Kill => {}
+        Stop::Interrupt => {
+            assert_eq!(out.status.code(), Some(130), "{err}");
+            assert_eq!(err.trim(), saved_line);
+        }
+        Stop::Terminate => {
+            assert_eq!(out.status.code(), Some(143), "{err}");
+            assert_eq!(err.trim(), saved_line);
+        }
+        Stop::DoubleInterrupt => {
+            // At once: no line, unless the step and its save ended before
+            // the second signal arrived.
+            assert_eq!(out.status.code(), Some(130), "{err}");
+            assert!(err.trim().is_empty() || err.trim() == saved_line, "{err}");
+        }
     }
     let text = finish(
         Command::new(env!("CARGO_BIN_EXE_matnet"))
@@ -124,71 +183,65 @@ fn stop_and_resume(
         .find(|l| l.starts_with("resuming at"))
         .unwrap_or("?");
     let got = outcome(&dir);
-    assert_eq!(
-        got.1, reference.1,
-        "{tag}: metrics.csv differs ({resumed_at})"
-    );
-    for ((n, a), (_, b)) in got.0.iter().zip(&reference.0) {
+    let want = &reference.outcome;
+    assert_eq!(got.1, want.1, "{tag}: metrics.csv differs ({resumed_at})");
+    for ((n, a), (_, b)) in got.0.iter().zip(&want.0) {
         assert!(a == b, "{tag}: tensor {n} differs ({resumed_at})");
     }
-    assert_eq!(got.0.len(), reference.0.len());
-    println!("{tag}: identical after {resumed_at}");
+    assert_eq!(got.0.len(), want.0.len());
+    println!("{tag}: {stop:?}, identical after {resumed_at}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// For an MLP, a conv net, a recurrent net and a GAN, each for two seeds:
-/// SIGKILL at a random moment after the first save, resume, compare with
-/// the run that was never stopped; then the same after SIGINT.
+/// For an MLP, a conv net, a recurrent net, a GAN and the joint model, each
+/// for two seeds: SIGKILL at a random moment, resume, compare with the run
+/// that was never stopped; then the same after SIGINT (seed 1) or SIGTERM
+/// (seed 2), and for the MLP after a double Ctrl-C.
 #[test]
 fn killed_or_interrupted_runs_resume_bit_identical() {
     let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
     let d = Some(data.as_os_str());
-    let models: [(&str, &[&str], u64); 4] = [
+    let models: [(&str, &[&str]); 5] = [
         (
             "mlp",
             &["--model", "mlp", "--epochs", "3", "--limit", "1500"],
-            300,
         ),
         (
             "lenet",
             &["--model", "lenet", "--epochs", "2", "--limit", "640"],
-            300,
         ),
         (
             "lstm",
             &["--model", "lstm", "--epochs", "2", "--limit", "640"],
-            300,
         ),
         (
             "dcgan",
             &["--model", "dcgan", "--epochs", "2", "--limit", "256"],
-            300,
+        ),
+        (
+            "joint",
+            &["--model", "joint", "--epochs", "2", "--limit", "192"],
         ),
     ];
-    for (name, base, delay) in models {
+    for (name, base) in models {
         for seed in [1u64, 2] {
             let s = seed.to_string();
             let args: Vec<&str> = base.iter().copied().chain(["--seed", &s]).collect();
-            let ref_dir = run_dir(&format!("{name}-{seed}-ref"));
-            finish(&mut train(d, &args, &ref_dir));
-            let reference = outcome(&ref_dir);
+            let reference = reference(d, &format!("{name}-{seed}"), &args);
             let tag = format!("{name}-seed{seed}-kill");
-            stop_and_resume(d, &tag, &args, &reference, seed * 31, Stop::Kill, delay);
-            if seed == 1 {
-                let tag = format!("{name}-seed{seed}-sigint");
-                stop_and_resume(
-                    d,
-                    &tag,
-                    &args,
-                    &reference,
-                    seed * 57,
-                    Stop::Interrupt,
-                    delay,
-                );
+            stop_and_resume(d, &tag, &args, &reference, seed * 31, Stop::Kill);
+            let (tag, stop) = if seed == 1 {
+                (format!("{name}-seed{seed}-sigint"), Stop::Interrupt)
+            } else {
+                (format!("{name}-seed{seed}-sigterm"), Stop::Terminate)
+            };
+            stop_and_resume(d, &tag, &args, &reference, seed * 57, stop);
+            if name == "mlp" {
+                let tag = format!("{name}-seed{seed}-double-sigint");
+                stop_and_resume(d, &tag, &args, &reference, seed * 73, Stop::DoubleInterrupt);
             }
-            let _ = std::fs::remove_dir_all(&ref_dir);
         }
     }
 }
@@ -197,10 +250,8 @@ fn killed_or_interrupted_runs_resume_bit_identical() {
 #[test]
 fn reverse_task_resumes_bit_identical() {
     let args = ["--task", "reverse", "--steps", "120", "--held-out", "20"];
-    let ref_dir = run_dir("reverse-ref");
-    finish(&mut train(None, &args, &ref_dir));
-    let reference = outcome(&ref_dir);
-    stop_and_resume(None, "reverse-kill", &args, &reference, 5, Stop::Kill, 200);
+    let reference = reference(None, "reverse", &args);
+    stop_and_resume(None, "reverse-kill", &args, &reference, 5, Stop::Kill);
     stop_and_resume(
         None,
         "reverse-sigint",
@@ -208,9 +259,15 @@ fn reverse_task_resumes_bit_identical() {
         &reference,
         6,
         Stop::Interrupt,
-        200,
     );
-    let _ = std::fs::remove_dir_all(&ref_dir);
+    stop_and_resume(
+        None,
+        "reverse-sigterm",
+        &args,
+        &reference,
+        7,
+        Stop::Terminate,
+    );
 }
 
 #[test]
