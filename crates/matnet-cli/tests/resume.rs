@@ -246,6 +246,46 @@ fn killed_or_interrupted_runs_resume_bit_identical() {
     }
 }
 
+/// Every other model `matnet train` offers, one seed each: SIGKILL at a
+/// random moment, resume, compare bit for bit (seed-mlp's full-batch
+/// iterations save after every step with `--save-every 0` too).
+#[test]
+fn every_other_model_resumes_bit_identical_after_a_kill() {
+    let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
+        return;
+    };
+    let d = Some(data.as_os_str());
+    let models: [(&str, &[&str]); 6] = [
+        (
+            "cnn",
+            &["--model", "cnn", "--epochs", "2", "--limit", "384"],
+        ),
+        (
+            "rnn",
+            &["--model", "rnn", "--epochs", "2", "--limit", "640"],
+        ),
+        (
+            "gru",
+            &["--model", "gru", "--epochs", "2", "--limit", "640"],
+        ),
+        (
+            "vit",
+            &["--model", "vit", "--epochs", "2", "--limit", "640"],
+        ),
+        (
+            "gan",
+            &["--model", "gan", "--epochs", "2", "--limit", "640"],
+        ),
+        ("seed-mlp", &["--model", "seed-mlp", "--epochs", "40"]),
+    ];
+    for (name, args) in models {
+        let args: Vec<&str> = args.iter().copied().chain(["--seed", "4"]).collect();
+        let reference = reference(d, name, &args);
+        let tag = format!("{name}-seed4-kill");
+        stop_and_resume(d, &tag, &args, &reference, 4, Stop::Kill);
+    }
+}
+
 /// The reverse task (no dataset) resumes exactly too.
 #[test]
 fn reverse_task_resumes_bit_identical() {
