@@ -5,10 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{
     Outcome, checkpoint, dataset, fails, good_tensors, gz, idx, matnet, mnist_data, outcome,
+    train_threads,
 };
 
 use matnet::Tensor;
@@ -239,24 +240,10 @@ fn not_a_checkpoint() {
 fn trained(data: &std::ffi::OsStr, tag: &str, threads: &str, args: &[&str]) -> (Outcome, String) {
     let out = std::env::temp_dir().join(format!("matnet-cli-det-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let status = Command::new(env!("CARGO_BIN_EXE_matnet"))
-        .arg("train")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(&out)
-        .env("MATNET_NUM_THREADS", threads)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    let stdout = train_threads(data, &out, args, Some(threads));
     let got = outcome(&out);
     let _ = std::fs::remove_dir_all(&out);
-    (got, String::from_utf8_lossy(&status.stdout).into_owned())
+    (got, stdout)
 }
 
 /// Prints how far apart two runs' weights are (values differing, max
@@ -290,9 +277,7 @@ fn same_seed_same_numbers_run_to_run() {
     let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
-    let args = [
-        "--epochs", "1", "--limit", "2000", "--seed", "11", "--quiet",
-    ];
+    let args = ["--epochs", "1", "--limit", "2000", "--seed", "11"];
     let a = trained(&data, "a", "2", &args);
     let b = trained(&data, "b", "2", &args);
     assert_identical("mlp, two runs on 2 threads", &a.0, &b.0);
@@ -328,7 +313,7 @@ fn every_model_same_numbers_on_one_and_two_threads() {
         let args: Vec<&str> = args
             .iter()
             .copied()
-            .chain(["--epochs", "1", "--seed", "3", "--quiet"])
+            .chain(["--epochs", "1", "--seed", "3"])
             .collect();
         let two = trained(&data, &format!("{model}-2"), "2", &args);
         let one = trained(&data, &format!("{model}-1"), "1", &args);
@@ -341,9 +326,7 @@ fn seed_mlp_learns_the_same_on_any_thread_count() {
     let Some(data) = mnist_data("train-images-idx3-ubyte.gz") else {
         return;
     };
-    let args = [
-        "--model", "seed-mlp", "--epochs", "30", "--seed", "0", "--quiet",
-    ];
+    let args = ["--model", "seed-mlp", "--epochs", "30", "--seed", "0"];
     let two = trained(&data, "seed2", "2", &args);
     let one = trained(&data, "seed1", "1", &args);
     assert_identical("seed-mlp, 1 and 2 threads", &two.0, &one.0);

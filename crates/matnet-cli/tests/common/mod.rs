@@ -114,20 +114,33 @@ pub fn mnist_data(file: &str) -> Option<std::ffi::OsString> {
 
 /// Runs `matnet train ARGS --data DATA --out OUT --quiet` and asserts it succeeded.
 pub fn train(data: &std::ffi::OsStr, out: &Path, args: &[&str]) {
-    let status = Command::new(env!("CARGO_BIN_EXE_matnet"))
-        .arg("train")
+    train_threads(data, out, args, None);
+}
+
+/// [`train`] with `MATNET_NUM_THREADS=threads` when given; returns stdout.
+pub fn train_threads(
+    data: &std::ffi::OsStr,
+    out: &Path,
+    args: &[&str],
+    threads: Option<&str>,
+) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_matnet"));
+    c.arg("train")
         .args(args)
         .args(["--quiet", "--data"])
         .arg(data)
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
+        .arg(out);
+    if let Some(t) = threads {
+        c.env("MATNET_NUM_THREADS", t);
+    }
+    let status = c.output().unwrap();
     assert!(
         status.status.success(),
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
+    String::from_utf8_lossy(&status.stdout).into_owned()
 }
 
 /// A finished run directory's checkpoint tensors (as bits) and its
