@@ -2,7 +2,9 @@
 //! `sgemm_with_kernel` against an f64-accumulated reference on odd shapes
 //! and layouts. A kernel the CPU lacks is skipped with a printed note.
 
-use matnet::backend::kernels::{GemmKernel, sgemm_with_kernel};
+use matnet::backend::kernels::{
+    GemmKernel, PackedB, naive_sgemm, sgemm_packed_b, sgemm_with_kernel,
+};
 
 /// Deterministic xorshift fill in [-1, 1).
 fn fill(len: usize, seed: u64) -> Vec<f32> {
@@ -319,4 +321,128 @@ fn names_round_trip_and_default_is_available() {
     assert_eq!(GemmKernel::from_name("sse"), None);
     assert!(GemmKernel::best_available().available());
     assert!(matnet::backend::kernels::gemm_kernel().available());
+}
+
+/// B packed once (`PackedB`, as the LSTM recurrence uses it) gives the same
+/// bits as `sgemm` packing B itself, on every kernel, for B in both layouts,
+/// several k blocks, ragged panels, any thread count and either mode.
+#[test]
+fn packed_b_same_bits_as_sgemm() {
+    each_kernel(|kernel| {
+        for &(m, n, k) in &[
+            (64, 512, 128),
+            (32, 128, 512),
+            (7, 45, 300),
+            (100, 33, 1000),
+            (13, 200, 17),
+        ] {
+            for (ta, tb, accumulate) in [
+                (false, false, false),
+                (false, true, true),
+                (true, true, false),
+            ] {
+                for threads in 1..=3 {
+                    let case = Case {
+                        ta,
+                        tb,
+                        accumulate,
+                        threads,
+                        pad: 3,
+                        ..plain(m, n, k)
+                    };
+                    let Computed {
+                        a,
+                        b,
+                        strides: [rsa, csa, rsb, csb, rsc, csc],
+                        c0,
+                        c: want,
+                    } = compute(kernel, case);
+                    let mut c = if accumulate {
+                        c0
+                    } else {
+                        vec![f32::NAN; want.len()]
+                    };
+                    // SAFETY: the same buffers and strides `compute` used.
+                    unsafe {
+                        let packed = PackedB::with_kernel(kernel, k, n, b.as_ptr(), rsb, csb);
+                        assert_eq!(packed.dims(), (k, n));
+                        sgemm_packed_b(
+                            m,
+                            a.as_ptr(),
+                            rsa,
+                            csa,
+                            &packed,
+                            c.as_mut_ptr(),
+                            rsc,
+                            csc,
+                            accumulate,
+                            threads,
+                        );
+                    }
+                    let differ = want
+                        .iter()
+                        .zip(&c)
+                        .filter(|(x, y)| x.to_bits() != y.to_bits())
+                        .count();
+                    assert_eq!(
+                        differ,
+                        0,
+                        "{} kernel, {m}×{n}·{k} (ta {ta}, tb {tb}, accumulate {accumulate}, {threads} threads): packed B differs",
+                        kernel.name()
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// Tiny products (below `sgemm`'s plain-loop shortcut) with a packed B keep
+/// the plain loop's bits, as `sgemm` does: an RNN of hidden size 3 gives
+/// the same numbers through the fused layer as through single steps.
+#[test]
+fn tiny_packed_b_products_match_the_plain_loop() {
+    for &(m, n, k) in &[(2, 12, 3), (1, 1, 1), (3, 5, 7), (4, 8, 9)] {
+        let a = fill(m * k, 5);
+        let b = fill(n * k, 6);
+        let c0 = fill(m * n, 7);
+        for accumulate in [false, true] {
+            let (mut want, mut got) = (c0.clone(), c0.clone());
+            // SAFETY: A [m×k] row-major, B used transposed from [n×k], C [m×n].
+            unsafe {
+                naive_sgemm(
+                    m,
+                    n,
+                    k,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    1,
+                    k as isize,
+                    want.as_mut_ptr(),
+                    n as isize,
+                    1,
+                    accumulate,
+                );
+                let packed = PackedB::new(m, k, n, b.as_ptr(), 1, k as isize);
+                sgemm_packed_b(
+                    m,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    &packed,
+                    got.as_mut_ptr(),
+                    n as isize,
+                    1,
+                    accumulate,
+                    1,
+                );
+            }
+            let same = want
+                .iter()
+                .zip(&got)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{m}×{n}·{k}: {got:?} != {want:?}");
+        }
+    }
 }

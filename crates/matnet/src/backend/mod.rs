@@ -508,8 +508,8 @@ pub mod kernels {
         DenseReluDense, DenseReluDenseGrads, Samples, dense_relu_dense_grads, grey_level,
     };
     pub use super::cpu::gemm::{
-        GemmKernel, fma_peak_gflops, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm,
-        sgemm_with_kernel, try_gemm_kernel,
+        GemmKernel, PackedB, fma_peak_gflops, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm,
+        sgemm_packed_b, sgemm_with_kernel, try_gemm_kernel,
     };
     pub use super::cpu::math;
     pub use super::cpu::threads::{num_threads, parallel_for};

@@ -9,6 +9,7 @@
 //! kernel runs the recurrence in place and computes `grad_W_hh` as one
 //! product over all `T·N` rows after the backward sweep.
 
+use super::gemm::PackedB;
 use super::math::{sigmoid, tanh};
 use super::{SendPtr, gemm, threads};
 // Re-exported from its old home so existing imports keep compiling.
@@ -217,6 +218,67 @@ pub fn lstm_cell_backward(
     (g_a, g_c)
 }
 
+/// The largest element offset of a `rows×cols` operand with strides
+/// `(rs, cs)`: bounds checks before the unsafe GEMM calls.
+fn last(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs
+}
+
+/// The recurrent weight as the right-hand operand `B [k×n]` of every time
+/// step's product (strides `(rsb, csb)` into `w`), packed once for the
+/// whole sequence instead of once per step. `batch` picks the kernel, so
+/// the split of the batch between threads does not change it.
+fn pack_recurrent(
+    batch: usize,
+    (k, n): (usize, usize),
+    w: &[f32],
+    (rsb, csb): (usize, usize),
+) -> PackedB {
+    assert!(
+        k == 0 || n == 0 || last(k, n, rsb, csb) < w.len(),
+        "lstm gemm: recurrent weight out of bounds"
+    );
+    // SAFETY: every element of B is inside `w` (checked above).
+    unsafe { PackedB::new(batch, k, n, w.as_ptr(), rsb as isize, csb as isize) }
+}
+
+/// `C (+)= A·B` for `A [m×k]` given by strides and `B` packed by
+/// [`pack_recurrent`].
+#[allow(clippy::too_many_arguments)]
+fn gemm_packed(
+    m: usize,
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    let (k, n) = b.dims();
+    assert!(
+        (m == 0 || n == 0 || k == 0)
+            || (last(m, k, rsa, csa) < a.len() && last(m, n, ldc, 1) < c.len()),
+        "lstm gemm: operand out of bounds"
+    );
+    // SAFETY: every element address is in bounds (checked above) and C does
+    // not overlap A (distinct slices).
+    unsafe {
+        gemm::sgemm_packed_b(
+            m,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+            accumulate,
+            threads,
+        )
+    }
+}
+
 /// `C (+)= A·B` for row-major `A [m×k]` (row stride `lda`) and `B` given by
 /// strides; a thin wrapper so the recurrence reads as matrix algebra.
 #[allow(clippy::too_many_arguments)]
@@ -231,10 +293,6 @@ fn gemm(
     accumulate: bool,
     threads: usize,
 ) {
-    // Bounds: the largest element each operand is read or written at.
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
-        (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs
-    };
     assert!(
         (m == 0 || n == 0 || k == 0)
             || (last(m, k, rsa, csa) < a.len()
@@ -362,6 +420,8 @@ pub fn lstm_layer_forward(
     );
     let mut gates = xp.to_vec();
     let mut out = vec![0.0f32; d.t * n * 2 * h];
+    // W_hhᵀ [H, 4H]: element (p, j) at W_hh[j·H + p].
+    let w_t = pack_recurrent(n, (h, g), w_hh, (1, h));
     let (gp, op) = (SendPtr(gates.as_mut_ptr()), SendPtr(out.as_mut_ptr()));
     par_batch_rows(n, &|r0, r1, threads| {
         let rows = r1 - r0;
@@ -384,18 +444,8 @@ pub fn lstm_layer_forward(
                     unsafe { op.slice(((s - 1) * n + r0) * 2 * h, ((s - 1) * n + r1) * 2 * h) };
                 (&*prev, &prev[h..], 2 * h)
             };
-            // a_t += h_{t−1}·W_hhᵀ  (W_hhᵀ element (p, j) at W_hh[j·H + p]).
-            gemm(
-                (rows, g, h),
-                h_prev,
-                (stride, 1),
-                w_hh,
-                (1, h),
-                a_s,
-                g,
-                true,
-                threads,
-            );
+            // a_t += h_{t−1}·W_hhᵀ
+            gemm_packed(rows, h_prev, (stride, 1), &w_t, a_s, g, true, threads);
             cell_rows_saving_fast(a_s, c_prev, stride, out_s, h);
         }
     });
@@ -425,6 +475,7 @@ pub fn lstm_layer_backward(
         d.t
     );
     let mut g_a = vec![0.0f32; d.t * n * g];
+    let w = pack_recurrent(n, (g, h), w_hh, (h, 1));
     let mut g_h = vec![0.0f32; n * h];
     let mut g_c = vec![0.0f32; n * h];
     let (ap, hp, cp) = (
@@ -467,17 +518,7 @@ pub fn lstm_layer_backward(
                 h,
             );
             // g_h_{t−1} = g_a_t·W_hh, g_c_{t−1} = g_c_prev.
-            gemm(
-                (rows, h, g),
-                ga_s,
-                (g, 1),
-                w_hh,
-                (h, 1),
-                g_h,
-                h,
-                false,
-                threads,
-            );
+            gemm_packed(rows, ga_s, (g, 1), &w, g_h, h, false, threads);
             g_c.copy_from_slice(&g_c_prev);
         }
     });

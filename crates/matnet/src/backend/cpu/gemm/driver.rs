@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use super::super::threads as pool;
-use super::{Kernel, Problem};
+use super::{Kernel, Prepacked, Problem};
 /// Below this many multiply-adds (m·n·k) a product runs on one thread.
 /// Measured on the 2-core Zen 3 VM with a warm pool (hand-off ≈ 0.3 µs,
 /// ≈ 3-4 µs when the worker has parked): 32³ is 30% slower on 2 threads,
@@ -18,7 +18,7 @@ pub(super) unsafe fn run<K: Kernel>(p: &Problem, threads: usize) {
     // Cᵀ = Bᵀ·Aᵀ instead when that keeps the big operand readable in place:
     // Aᵀ becomes the new B, which needs unit stride along its rows, i.e.
     // rsa == 1 (A given transposed, as in grad_W = Xᵀ·G).
-    if p.n < K::NR && p.m >= K::NR && p.rsa == 1 && p.k >= 32 {
+    if p.n < K::NR && p.m >= K::NR && p.rsa == 1 && p.k >= 32 && p.packed.is_none() {
         let t = Problem {
             m: p.n,
             n: p.m,
@@ -33,6 +33,7 @@ pub(super) unsafe fn run<K: Kernel>(p: &Problem, threads: usize) {
             rsc: p.csc,
             csc: p.rsc,
             accumulate: p.accumulate,
+            packed: None,
         };
         // SAFETY: the same elements, addressed through swapped strides.
         unsafe { run_oriented::<K>(&t, threads) };
@@ -85,6 +86,10 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
             s.n = hi - lo;
             s.b = p.b.wrapping_offset(lo as isize * p.csb);
             s.c = p.c.wrapping_offset(lo as isize * p.csc);
+            s.packed = p.packed.map(|q| Prepacked {
+                col0: q.col0 + lo,
+                ..q
+            });
         } else {
             s.m = hi - lo;
             s.a = p.a.wrapping_offset(lo as isize * p.rsa);
@@ -158,11 +163,30 @@ fn k_block<K: Kernel>(p: &Problem) -> usize {
     balanced(p.k, kc_target, 8)
 }
 
+/// Packs all of `p`'s B as [`serial`] would, block by block, into `dst`:
+/// k blocks of the depth [`k_block`] picks, each with the panels of every
+/// column (the layout [`Prepacked`] describes).
+///
+/// # Safety
+/// B readable as `p` describes; `dst` holds `ceil(n/NR)·NR·k` floats.
+/// Returns the depth of the k blocks.
+pub(super) unsafe fn pack_all_b<K: Kernel>(p: &Problem, dst: *mut f32) -> usize {
+    let kcb = k_block::<K>(p);
+    let n_pad = p.n.div_ceil(K::NR) * K::NR;
+    for pc in (0..p.k).step_by(kcb) {
+        let kc = (p.k - pc).min(kcb);
+        let b = p.b.wrapping_offset(pc as isize * p.rsb);
+        // SAFETY: inside B and inside `dst` (pc·n_pad + n_pad·kc ≤ n_pad·k).
+        unsafe { K::pack_b(kc, p.n, b, p.rsb, p.csb, dst.add(pc * n_pad)) };
+    }
+    kcb
+}
+
 /// One thread's product `p` (all of it, or its block of C), in passes of
 /// `kcb` over k.
 unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize) {
     let pack_a = pack_a_wanted::<K>(p);
-    let pack_b = pack_b_wanted::<K>(p);
+    let pack_b = p.packed.is_some() || pack_b_wanted::<K>(p);
     // m and n split into equal blocks too, rounded to the register tile.
     let mcb = balanced(p.m, K::MC, K::MR);
     let ncb = balanced(p.n, K::NC, K::NR);
@@ -170,8 +194,15 @@ unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize) {
     let nc_max = p.n.min(ncb).div_ceil(K::NR) * K::NR;
     let mc_max = p.m.min(mcb).div_ceil(K::MR) * K::MR;
     let a_len = if pack_a { mc_max * kc_max } else { 0 };
-    // Unpacked B still packs its ragged last panel.
-    let b_len = if pack_b { nc_max } else { K::NR } * kc_max;
+    // Unpacked B still packs its ragged last panel; packed in advance, B
+    // needs no buffer.
+    let b_len = if p.packed.is_some() {
+        0
+    } else if pack_b {
+        nc_max * kc_max
+    } else {
+        K::NR * kc_max
+    };
     let a_len_padded = a_len.div_ceil(16) * 16;
     let plan = Plan {
         pack_a,
@@ -215,9 +246,13 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
             let b_blk =
                 p.b.wrapping_offset(pc as isize * p.rsb + jc as isize * p.csb);
             let full_panels = nc / nr;
+            // The packed panels of this block: packed in advance, or now.
+            let mut panels = bbuf as *const f32;
             // SAFETY (all blocks): addresses inside the caller's problem or
             // inside the buffers sized in `serial`.
-            if pack_b {
+            if let Some(q) = p.packed {
+                panels = q.base.wrapping_add(pc * q.n_pad + (q.col0 + jc) * kc);
+            } else if pack_b {
                 unsafe { K::pack_b(kc, nc, b_blk, p.rsb, p.csb, bbuf) };
             } else if !nc.is_multiple_of(nr) {
                 let tail = b_blk.wrapping_add(full_panels * nr);
@@ -235,7 +270,7 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
                 for jr in (0..nc).step_by(nr) {
                     let cols = (nc - jr).min(nr);
                     let (b_pan, brs) = if pack_b {
-                        (bbuf.wrapping_add(jr * kc) as *const f32, nr as isize)
+                        (panels.wrapping_add(jr * kc), nr as isize)
                     } else if cols < nr {
                         (bbuf as *const f32, nr as isize)
                     } else {

@@ -127,6 +127,19 @@ struct Problem {
     rsc: isize,
     csc: isize,
     accumulate: bool,
+    /// B already packed (see [`PackedB`]): read from there, not from `b`.
+    packed: Option<Prepacked>,
+}
+
+/// Where a product finds its B panels when B was packed in advance: the
+/// panels for k block `pc` (depth `kc`) and column `j` (a multiple of NR)
+/// start at `base + pc·n_pad + (col0 + j)·kc`.
+#[derive(Clone, Copy)]
+struct Prepacked {
+    base: *const f32,
+    n_pad: usize,
+    /// The sub-problem's first column within the packed B.
+    col0: usize,
 }
 
 // SAFETY: `Problem` is only shared between the tasks of one `sgemm` call,
@@ -181,6 +194,7 @@ pub unsafe fn sgemm(
         rsc,
         csc,
         accumulate,
+        packed: None,
     };
     // SAFETY: forwarded from the caller.
     unsafe { multiply(&p, threads, None) };
@@ -233,6 +247,7 @@ pub unsafe fn sgemm_with_kernel(
         rsc,
         csc,
         accumulate,
+        packed: None,
     };
     // SAFETY: forwarded from the caller; availability asserted above.
     unsafe { multiply(&p, threads, Some(kernel)) };
@@ -303,23 +318,258 @@ fn kernel_for(p: &Problem) -> GemmKernel {
     }
 }
 
-/// Runs `p` on `kernel`.
+/// What [`on_kernel`] does with a product.
+#[derive(Clone, Copy)]
+enum Action {
+    /// Multiply on up to this many threads.
+    Multiply(usize),
+    /// Pack all of B into this buffer (see [`PackedB`]), and store the
+    /// depth of its k blocks here.
+    PackB(*mut f32, *mut usize),
+}
+
+/// Runs `p` on `kernel` (or packs its B).
 ///
 /// # Safety
-/// As [`sgemm`]; `kernel` must be available on this CPU.
-unsafe fn run_kernel(kernel: GemmKernel, p: &Problem, threads: usize) {
+/// As [`sgemm`]; `kernel` must be available on this CPU; a `PackB` buffer
+/// must hold `ceil(n/NR)·NR·k` floats for the kernel's NR.
+unsafe fn on_kernel(kernel: GemmKernel, p: &Problem, action: Action) {
+    unsafe fn act<K: Kernel>(p: &Problem, action: Action) {
+        // SAFETY: forwarded.
+        unsafe {
+            match action {
+                Action::Multiply(threads) => run::<K>(p, threads),
+                Action::PackB(dst, kc) => *kc = driver::pack_all_b::<K>(p, dst),
+            }
+        }
+    }
     // SAFETY (all arms): forwarded; the caller checked availability.
     match kernel {
-        GemmKernel::Portable => unsafe { run::<portable::Portable4x8>(p, threads) },
+        GemmKernel::Portable => unsafe { act::<portable::Portable4x8>(p, action) },
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx2 => unsafe { run::<avx2::Avx2Fma6x16>(p, threads) },
+        GemmKernel::Avx2 => unsafe { act::<avx2::Avx2Fma6x16>(p, action) },
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx512 => unsafe { run::<avx512::Avx512x12x32>(p, threads) },
+        GemmKernel::Avx512 => unsafe { act::<avx512::Avx512x12x32>(p, action) },
         #[cfg(not(target_arch = "x86_64"))]
         GemmKernel::Avx2 | GemmKernel::Avx512 => {
             unreachable!("x86 kernels are never available off x86_64")
         }
     }
+}
+
+impl GemmKernel {
+    /// Columns of C per microkernel tile (the width of a packed B panel).
+    fn register_columns(self) -> usize {
+        match self {
+            GemmKernel::Portable => portable::Portable4x8::NR,
+            #[cfg(target_arch = "x86_64")]
+            GemmKernel::Avx2 => avx2::Avx2Fma6x16::NR,
+            #[cfg(target_arch = "x86_64")]
+            GemmKernel::Avx512 => avx512::Avx512x12x32::NR,
+            #[cfg(not(target_arch = "x86_64"))]
+            GemmKernel::Avx2 | GemmKernel::Avx512 => 1,
+        }
+    }
+}
+
+/// Runs `p` on `kernel`.
+///
+/// # Safety
+/// As [`sgemm`]; `kernel` must be available on this CPU.
+unsafe fn run_kernel(kernel: GemmKernel, p: &Problem, threads: usize) {
+    // SAFETY: forwarded.
+    unsafe { on_kernel(kernel, p, Action::Multiply(threads)) }
+}
+
+/// A right-hand operand B packed once into a kernel's panels, for many
+/// products `A_i·B` that share it, as an RNN's recurrent weight is shared
+/// by its time steps: [`sgemm_packed_b`] then skips the packing pass that
+/// [`sgemm`] makes on every call. Packing only copies, so the products
+/// have the same bits as [`sgemm`]'s on the unpacked B.
+pub struct PackedB {
+    kernel: GemmKernel,
+    k: usize,
+    n: usize,
+    n_pad: usize,
+    /// Depth of the k blocks (the last may be shallower).
+    kc: usize,
+    data: Vec<f32>,
+    /// Where the 64-byte aligned panels start in `data`.
+    start: usize,
+}
+
+impl PackedB {
+    /// Packs `B [k×n]`, element (p, j) at `b.offset(p*rsb + j*csb)`, for
+    /// products with about `m` rows (`m` picks the kernel as [`sgemm`]
+    /// would for such a product).
+    ///
+    /// # Safety
+    /// Every element address of B described above must be valid for reads.
+    pub unsafe fn new(
+        m: usize,
+        k: usize,
+        n: usize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+    ) -> PackedB {
+        let p = b_problem(m.max(1), k, n, b, rsb, csb);
+        // SAFETY: forwarded; `kernel_for` picks available kernels.
+        unsafe { PackedB::pack(kernel_for(&p), &p) }
+    }
+
+    /// [`PackedB::new`] for `kernel`'s panels, whatever `MATNET_KERNEL`
+    /// says, so tests reach every kernel.
+    ///
+    /// # Panics
+    /// If `kernel` is not available on this CPU.
+    ///
+    /// # Safety
+    /// As [`PackedB::new`].
+    #[doc(hidden)]
+    pub unsafe fn with_kernel(
+        kernel: GemmKernel,
+        k: usize,
+        n: usize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+    ) -> PackedB {
+        assert!(
+            kernel.available(),
+            "PackedB: the {} kernel needs CPU features this machine lacks",
+            kernel.name()
+        );
+        // SAFETY: forwarded; availability asserted above.
+        unsafe { PackedB::pack(kernel, &b_problem(1, k, n, b, rsb, csb)) }
+    }
+
+    /// Packs `p`'s B for `kernel`.
+    ///
+    /// # Safety
+    /// B readable as `p` describes; `kernel` available.
+    unsafe fn pack(kernel: GemmKernel, p: &Problem) -> PackedB {
+        let (k, n) = (p.k, p.n);
+        let nr = kernel.register_columns();
+        let n_pad = n.div_ceil(nr) * nr;
+        const ALIGN: usize = 16; // floats = 64 bytes
+        let mut data = vec![0.0f32; n_pad * k + ALIGN];
+        let start = data.as_ptr().align_offset(ALIGN * 4).min(ALIGN);
+        let mut kc = k;
+        if n > 0 && k > 0 {
+            let dst = data[start..].as_mut_ptr();
+            // SAFETY: B readable per the caller; `dst` holds the n_pad·k
+            // floats `pack_all_b` writes.
+            unsafe { on_kernel(kernel, p, Action::PackB(dst, &mut kc)) };
+        }
+        PackedB {
+            kernel,
+            k,
+            n,
+            n_pad,
+            kc,
+            data,
+            start,
+        }
+    }
+
+    /// `(k, n)`: the shape of B.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
+    /// Element (p, j) of B, read from its panel.
+    fn at(&self, p: usize, j: usize) -> f32 {
+        let nr = self.kernel.register_columns();
+        let pc = p / self.kc * self.kc;
+        let kc = self.kc.min(self.k - pc);
+        self.data[self.start + pc * self.n_pad + j / nr * nr * kc + (p - pc) * nr + j % nr]
+    }
+}
+
+/// The problem of packing B alone (no A or C) for products of `m` rows.
+fn b_problem(m: usize, k: usize, n: usize, b: *const f32, rsb: isize, csb: isize) -> Problem {
+    Problem {
+        m,
+        n,
+        k,
+        a: std::ptr::null(),
+        rsa: 0,
+        csa: 0,
+        b,
+        rsb,
+        csb,
+        c: std::ptr::null_mut(),
+        rsc: 0,
+        csc: 0,
+        accumulate: false,
+        packed: None,
+    }
+}
+
+/// `C[m×n] = A[m×k] · B[k×n]` (`+ C` if `accumulate`) as [`sgemm`], with B
+/// packed in advance by [`PackedB::new`]. A and C are given by strides as
+/// in [`sgemm`].
+///
+/// # Safety
+/// As [`sgemm`] for A (`m×k`) and C (`m×n`), with `(k, n) = b.dims()`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_packed_b(
+    m: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: &PackedB,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    accumulate: bool,
+    threads: usize,
+) {
+    let p = Problem {
+        a,
+        rsa,
+        csa,
+        c,
+        rsc,
+        csc,
+        accumulate,
+        packed: Some(Prepacked {
+            base: b.data[b.start..].as_ptr(),
+            n_pad: b.n_pad,
+            col0: 0,
+        }),
+        ..b_problem(m, b.k, b.n, std::ptr::null(), 0, 0)
+    };
+    if p.m == 0 || p.n == 0 {
+        return;
+    }
+    if p.k == 0 {
+        // SAFETY: forwarded from the caller.
+        unsafe { zero_c(&p) };
+        return;
+    }
+    if m.saturating_mul(p.n).saturating_mul(p.k) < TINY_WORK {
+        // `sgemm`'s plain loop, in the same order for the same bits.
+        for i in 0..m as isize {
+            for j in 0..p.n {
+                let mut s = 0.0f32;
+                for q in 0..p.k {
+                    // SAFETY: A element (i, q), valid per the caller.
+                    s += unsafe { *a.offset(i * rsa + q as isize * csa) } * b.at(q, j);
+                }
+                // SAFETY: C element (i, j), valid per the caller.
+                unsafe {
+                    let cij = c.offset(i * rsc + j as isize * csc);
+                    *cij = if accumulate { *cij + s } else { s };
+                }
+            }
+        }
+        return;
+    }
+    // SAFETY: forwarded; the panels were packed for `b.kernel`, which was
+    // available when they were.
+    unsafe { run_kernel(b.kernel, &p, threads) };
 }
 
 /// Reference: plain i-j-p triple loop, f32 accumulation. Same layout
