@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::train::TrainArgs;
+use matnet::models::Arch;
+
+use crate::train::{Task, TrainArgs};
 
 /// The training state's file name in a run directory.
 pub const STATE_FILE: &str = "state.safetensors";
@@ -50,6 +52,11 @@ impl std::error::Error for Interrupted {}
 /// the run's state: the saved settings, plus the free flags given now. A
 /// flag given on the command line that changes the numbers and differs from
 /// the saved value is an error naming the flag and both values.
+///
+/// `--epochs` is free for the adversarial models (gan, dcgan, joint): their
+/// learning rates are constant, so a longer or shorter run takes the same
+/// steps up to its end, and `--resume DIR --epochs N` extends or shortens
+/// it (the loop refuses an N below the epochs already finished).
 pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
     let Some(dir) = args.resume.clone() else {
         return Ok(args);
@@ -60,8 +67,12 @@ pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
         .get("settings")
         .with_context(|| format!("{}: no run settings saved", dir.join(STATE_FILE).display()))?;
     let now = serde_json::to_value(&args)?;
+    let mut resumed: TrainArgs = serde_json::from_value(saved.clone())
+        .with_context(|| format!("{}: unreadable run settings", dir.display()))?;
+    let adversarial = resumed.model.is_gan() || resumed.model == Arch::Joint;
+    let length_free = adversarial && resumed.task == Task::Images;
     for id in &args.explicit {
-        if FREE_FLAGS.contains(&id.as_str()) {
+        if FREE_FLAGS.contains(&id.as_str()) || (length_free && id == "epochs") {
             continue;
         }
         let (a, b) = (now.get(id), saved.get(id));
@@ -80,8 +91,9 @@ pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
             );
         }
     }
-    let mut resumed: TrainArgs = serde_json::from_value(saved.clone())
-        .with_context(|| format!("{}: unreadable run settings", dir.display()))?;
+    if length_free && args.explicit.iter().any(|id| id == "epochs") {
+        resumed.epochs = args.epochs;
+    }
     resumed.resume = Some(dir.clone());
     resumed.out = Some(dir);
     resumed.quiet = args.quiet;

@@ -133,7 +133,8 @@ pub struct TrainArgs {
     #[serde(flatten)]
     pub gan: crate::gan_train::GanArgs,
     /// Continue the run in RUN_DIR from its saved training state, with its
-    /// own settings (a flag that would change them is an error).
+    /// own settings (a flag that would change them is an error; gan, dcgan
+    /// and joint runs accept a new --epochs, to extend or shorten them).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     /// Save the training state (`state.safetensors`) every M minutes within

@@ -381,3 +381,63 @@ fn resume_refuses_a_conflicting_flag_and_a_directory_without_state() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+/// `--resume DIR --epochs N` on an adversarial run (constant learning
+/// rates) extends it: a 1-epoch run extended to 2 ends with the bits of a
+/// 2-epoch run. It refuses to go below the epochs finished, and a
+/// classifier (whose schedule depends on the length) refuses the change.
+#[test]
+fn an_adversarial_run_extends_with_resume_and_epochs() {
+    let data = dataset("extend", |_| {});
+    let d = Some(data.as_os_str());
+    let args = |epochs: &'static str| ["--model", "gan", "--epochs", epochs];
+    let reference = reference(d, "extend", &args("2"));
+    let dir = run_dir("extend");
+    finish(&mut train(d, &args("1"), &dir));
+    let resume = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--resume",
+            dir.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--quiet",
+        ];
+        a.extend(extra);
+        matnet(&a)
+    };
+    let out = resume(&["--epochs", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        outcome(&dir) == reference.outcome,
+        "gan extended from 1 to 2 epochs differs from a 2-epoch run"
+    );
+    let line = fails(&resume(&["--epochs", "1"]));
+    assert!(
+        line.contains("--epochs 1") && line.contains("finished 2 epochs"),
+        "{line}"
+    );
+
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A classifier needs more images than the small test set has.
+    let Some(mnist) = mnist_data("train-images-idx3-ubyte.gz") else {
+        return;
+    };
+    let mlp = run_dir("extend-mlp");
+    let mlp_args = ["--model", "mlp", "--epochs", "1", "--limit", "256"];
+    finish(&mut train(Some(mnist.as_os_str()), &mlp_args, &mlp));
+    let line = fails(&matnet(&[
+        "train",
+        "--resume",
+        mlp.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]));
+    assert!(line.contains("--epochs 2 conflicts"), "{line}");
+    let _ = std::fs::remove_dir_all(&mlp);
+}
