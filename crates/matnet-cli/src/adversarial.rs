@@ -113,6 +113,11 @@ pub fn checked_options(args: &TrainArgs) -> anyhow::Result<(usize, usize, f32)> 
     ensure!(epochs > 0, "--epochs must be at least 1");
     ensure!(batch_size > 0, "--batch-size must be at least 1");
     ensure!(a.d_steps > 0, "--d-steps must be at least 1");
+    ensure!(
+        a.lr_drop_factor.is_finite() && a.lr_drop_factor > 0.0,
+        "--lr-drop-factor must be a positive number, got {}",
+        a.lr_drop_factor
+    );
     for (name, lr) in [("--lr-d", a.lr_d), ("--lr-g", a.lr_g)] {
         ensure!(
             lr.is_finite() && lr > 0.0,
@@ -197,6 +202,10 @@ pub fn train<C: Contest>(
         s
     };
     for epoch in done + 1..=epochs {
+        let (lr_d, lr_g) = a.lrs_at(epoch);
+        let (_, d, g) = c.parts();
+        d.set_lr(lr_d);
+        g.set_lr(lr_g);
         let epoch_bar = (!args.quiet).then(|| bar(data.len() as u64, "images"));
         let mut means = resumed_means.take().unwrap_or_default();
         let epoch_rng = shuffle_rng.clone();

@@ -39,6 +39,15 @@ pub struct GanArgs {
     /// gan/dcgan/joint: the generator's Adam learning rate.
     #[arg(long, default_value_t = 2e-4)]
     pub lr_g: f32,
+    /// gan/dcgan/joint: a step schedule: after epoch E, both learning rates
+    /// are multiplied by --lr-drop-factor (default: constant rates).
+    #[arg(long, value_name = "E")]
+    #[serde(default)]
+    pub lr_drop_after: Option<usize>,
+    /// gan/dcgan/joint: the factor --lr-drop-after applies.
+    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    #[serde(default = "default_lr_drop_factor")]
+    pub lr_drop_factor: f32,
     /// gan/dcgan/joint: discriminator steps per generator step.
     #[arg(long, default_value_t = 1)]
     pub d_steps: usize,
@@ -51,6 +60,24 @@ pub struct GanArgs {
     /// `epoch_NNN-idx3-ubyte.gz`, for `matnet gan-score` epoch by epoch.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub epoch_samples: usize,
+}
+
+/// `--lr-drop-factor`'s default, also for runs saved before the flag.
+fn default_lr_drop_factor() -> f32 {
+    0.1
+}
+
+impl GanArgs {
+    /// The learning rates `(D, G)` for epoch `epoch` (1-based).
+    pub fn lrs_at(&self, epoch: usize) -> (f32, f32) {
+        match self.lr_drop_after {
+            Some(e) if epoch > e => (
+                self.lr_d * self.lr_drop_factor,
+                self.lr_g * self.lr_drop_factor,
+            ),
+            _ => (self.lr_d, self.lr_g),
+        }
+    }
 }
 
 /// Means of the step figures over a stretch of training (the joint model's

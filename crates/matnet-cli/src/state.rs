@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use matnet::io::TrainingState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +26,9 @@ const LOCK_FILE: &str = ".lock";
 
 /// Flags that may differ on `--resume`: they do not change the numbers.
 const FREE_FLAGS: [&str; 5] = ["resume", "quiet", "save_every", "data", "out"];
+/// Flags that may differ on an adversarial run's `--resume`: they change
+/// only epochs not yet trained (see [`resolve`]).
+const FUTURE_FLAGS: [&str; 3] = ["epochs", "lr_drop_after", "lr_drop_factor"];
 
 /// A training loop stopped by SIGINT or SIGTERM after saving its state.
 #[derive(Debug)]
@@ -53,10 +56,11 @@ impl std::error::Error for Interrupted {}
 /// flag given on the command line that changes the numbers and differs from
 /// the saved value is an error naming the flag and both values.
 ///
-/// `--epochs` is free for the adversarial models (gan, dcgan, joint): their
-/// learning rates are constant, so a longer or shorter run takes the same
-/// steps up to its end, and `--resume DIR --epochs N` extends or shortens
-/// it (the loop refuses an N below the epochs already finished).
+/// Flags that only shape epochs not yet trained may change for the
+/// adversarial models (gan, dcgan, joint), whose learning rates depend on
+/// nothing else: `--epochs` extends or shortens the run (the loop refuses
+/// an N below the epochs already finished), and `--lr-drop-after` and
+/// `--lr-drop-factor` set or move a drop that has not acted yet.
 pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
     let Some(dir) = args.resume.clone() else {
         return Ok(args);
@@ -70,9 +74,11 @@ pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
     let mut resumed: TrainArgs = serde_json::from_value(saved.clone())
         .with_context(|| format!("{}: unreadable run settings", dir.display()))?;
     let adversarial = resumed.model.is_gan() || resumed.model == Arch::Joint;
-    let length_free = adversarial && resumed.task == Task::Images;
+    let future_free = adversarial && resumed.task == Task::Images;
+    let given = |id: &str| args.explicit.iter().any(|e| e == id);
     for id in &args.explicit {
-        if FREE_FLAGS.contains(&id.as_str()) || (length_free && id == "epochs") {
+        if FREE_FLAGS.contains(&id.as_str()) || (future_free && FUTURE_FLAGS.contains(&id.as_str()))
+        {
             continue;
         }
         let (a, b) = (now.get(id), saved.get(id));
@@ -91,8 +97,39 @@ pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
             );
         }
     }
-    if length_free && args.explicit.iter().any(|id| id == "epochs") {
-        resumed.epochs = args.epochs;
+    if future_free {
+        if given("epochs") {
+            resumed.epochs = args.epochs;
+        }
+        if given("lr_drop_after") || given("lr_drop_factor") {
+            // A drop acts from the epoch after E on; epochs finished or
+            // started keep the rates they were trained with.
+            let p = run.get("progress");
+            let field = |f: &str| {
+                p.and_then(|p| p.get(f))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            };
+            let started = (field("done") + u64::from(field("step") > 0)) as usize;
+            let acted = |drop: Option<usize>| drop.is_some_and(|e| e < started);
+            let old = resumed.gan.lr_drop_after;
+            let new = if given("lr_drop_after") {
+                args.gan.lr_drop_after
+            } else {
+                old
+            };
+            ensure!(
+                !acted(old) && !acted(new),
+                "--lr-drop-after {}: the run in {} has trained {started} epochs{}; a drop can only be set or moved after them",
+                new.map_or("not given".into(), |e| e.to_string()),
+                dir.display(),
+                old.map_or(String::new(), |e| format!(" with a drop after epoch {e}"))
+            );
+            resumed.gan.lr_drop_after = new;
+            if given("lr_drop_factor") {
+                resumed.gan.lr_drop_factor = args.gan.lr_drop_factor;
+            }
+        }
     }
     resumed.resume = Some(dir.clone());
     resumed.out = Some(dir);

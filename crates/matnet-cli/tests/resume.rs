@@ -386,12 +386,13 @@ fn resume_refuses_a_conflicting_flag_and_a_directory_without_state() {
 /// rates) extends it: a 1-epoch run extended to 2 ends with the bits of a
 /// 2-epoch run. It refuses to go below the epochs finished, and a
 /// classifier (whose schedule depends on the length) refuses the change.
+/// `--lr-drop-after` may be added on resume while it lies ahead.
 #[test]
 fn an_adversarial_run_extends_with_resume_and_epochs() {
     let data = dataset("extend", |_| {});
     let d = Some(data.as_os_str());
     let args = |epochs: &'static str| ["--model", "gan", "--epochs", epochs];
-    let reference = reference(d, "extend", &args("2"));
+    let two = reference(d, "extend", &args("2"));
     let dir = run_dir("extend");
     finish(&mut train(d, &args("1"), &dir));
     let resume = |extra: &[&str]| {
@@ -413,12 +414,38 @@ fn an_adversarial_run_extends_with_resume_and_epochs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        outcome(&dir) == reference.outcome,
+        outcome(&dir) == two.outcome,
         "gan extended from 1 to 2 epochs differs from a 2-epoch run"
     );
     let line = fails(&resume(&["--epochs", "1"]));
     assert!(
         line.contains("--epochs 1") && line.contains("finished 2 epochs"),
+        "{line}"
+    );
+
+    // A learning-rate drop set on resume, after the epochs trained, gives
+    // the run that had it from the start; it does act (the weights differ
+    // from a constant-rate run); and it cannot be moved into the past.
+    let drop = ["--model", "gan", "--epochs", "3", "--lr-drop-after", "2"];
+    let with_drop = reference(d, "extend-drop", &drop);
+    let constant = reference(d, "extend-constant", &args("3"));
+    assert!(
+        with_drop.outcome.0 != constant.outcome.0,
+        "--lr-drop-after 2 left the weights of epoch 3 unchanged"
+    );
+    let out = resume(&["--epochs", "3", "--lr-drop-after", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        outcome(&dir) == with_drop.outcome,
+        "gan extended to 3 epochs with a drop after 2 differs from the run that had it from the start"
+    );
+    let line = fails(&resume(&["--lr-drop-after", "1"]));
+    assert!(
+        line.contains("--lr-drop-after 1") && line.contains("trained 3 epochs"),
         "{line}"
     );
 
