@@ -68,6 +68,15 @@ fn default_lr_drop_factor() -> f32 {
 }
 
 impl GanArgs {
+    /// The learning rates as the run's first line states them:
+    /// `lr D 0.0002 G 0.0002`, with the drop if there is one.
+    pub fn lr_text(&self) -> String {
+        let drop = self.lr_drop_after.map_or(String::new(), |e| {
+            format!(" (×{} after epoch {e})", self.lr_drop_factor)
+        });
+        format!("lr D {} G {}{drop}", self.lr_d, self.lr_g)
+    }
+
     /// The learning rates `(D, G)` for epoch `epoch` (1-based).
     pub fn lrs_at(&self, epoch: usize) -> (f32, f32) {
         match self.lr_drop_after {
@@ -235,15 +244,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (mut saver, resumed) = crate::state::Saver::open(&out, args)?;
     println!(
         "training {name} ({} + {} parameters: {}) on {} images of {kind}; {epochs} epochs, batch {batch_size}, \
-         {:?} G loss, real target {}, lr D {} G {}, {} D step(s) per G step, seed {}",
+         {:?} G loss, real target {}, {}, {} D step(s) per G step, seed {}",
         gan.generator.num_parameters(),
         gan.discriminator.num_parameters(),
         gan.describe(),
         train.len(),
         a.g_loss,
         real_target,
-        a.lr_d,
-        a.lr_g,
+        a.lr_text(),
         a.d_steps,
         args.seed
     );

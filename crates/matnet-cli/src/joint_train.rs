@@ -213,14 +213,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (mut saver, resumed) = crate::state::Saver::open(&out, args)?;
     println!(
         "training {name} ({} parameters: {}) on {} images of {kind}; {epochs} epochs, batch {batch_size}, \
-         {:?} G loss, real target {real_target}, lr D {} G {}, {} D step(s) per G step, \
+         {:?} G loss, real target {real_target}, {}, {} D step(s) per G step, \
          class loss on generated samples: {}, seed {}",
         model.num_parameters(),
         model.describe(),
         train.len(),
         a.g_loss,
-        a.lr_d,
-        a.lr_g,
+        a.lr_text(),
         a.d_steps,
         settings.fake_class_loss,
         args.seed
