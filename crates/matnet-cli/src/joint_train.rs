@@ -40,6 +40,15 @@ pub struct JointArgs {
     /// loss on them for D or G).
     #[arg(long)]
     pub no_fake_class_loss: bool,
+    /// joint: the weight λ of the reconstruction loss in G's objective.
+    #[arg(long, value_name = "λ", default_value_t = 1.0)]
+    #[serde(default = "one")]
+    pub rec_weight: f32,
+}
+
+/// `--rec-weight`'s default, also for runs saved before the flag.
+fn one() -> f32 {
+    1.0
 }
 
 /// The GAN's step figures plus the class head's accuracies (per D step)
@@ -193,6 +202,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         reconstruction: !j.no_reconstruction,
         ..JointConfig::for_mnist()
     };
+    anyhow::ensure!(
+        j.rec_weight.is_finite() && j.rec_weight >= 0.0,
+        "--rec-weight must be a number ≥ 0, got {}",
+        j.rec_weight
+    );
     let model = Joint::new(config, args.seed)?;
     let settings = JointTraining {
         gan: GanTraining {
@@ -202,7 +216,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             lr_g: a.lr_g,
         },
         fake_class_loss: !j.no_fake_class_loss,
-        ..JointTraining::default()
+        reconstruction_weight: j.rec_weight,
     };
     let trainer = JointTrainer::new(&model, settings);
     let name = run_name(j);
@@ -214,7 +228,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     println!(
         "training {name} ({} parameters: {}) on {} images of {kind}; {epochs} epochs, batch {batch_size}, \
          {:?} G loss, real target {real_target}, {}, {} D step(s) per G step, \
-         class loss on generated samples: {}, seed {}",
+         class loss on generated samples: {}, reconstruction weight {}, seed {}",
         model.num_parameters(),
         model.describe(),
         train.len(),
@@ -222,6 +236,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         a.lr_text(),
         a.d_steps,
         settings.fake_class_loss,
+        settings.reconstruction_weight,
         args.seed
     );
 

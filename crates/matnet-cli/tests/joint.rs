@@ -173,3 +173,54 @@ fn ablation_flags_remove_their_parts() {
         "{stdout}"
     );
 }
+
+/// `--rec-weight` sets λ, the reconstruction loss's weight in G's
+/// objective: stated in the run's first line, changing the trained weights,
+/// and refused when negative or not a number.
+#[test]
+fn rec_weight_sets_the_reconstruction_loss_weight() {
+    let dir = dataset("joint-rec-weight", |_| {});
+    let train = |tag: &str, weight: &str| {
+        let run = dir.join(tag);
+        let flag = format!("--rec-weight={weight}");
+        let out = matnet(&[
+            "train",
+            "--model",
+            "joint",
+            "--data",
+            dir.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "20",
+            "--quiet",
+            &flag,
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        (out, run)
+    };
+    let (out, one) = train("one", "1");
+    assert!(ok(&out).contains("reconstruction weight 1,"));
+    let (out, tenth) = train("tenth", "0.1");
+    assert!(ok(&out).contains("reconstruction weight 0.1,"));
+    let weights = |run: &std::path::Path| {
+        let c = matnet::io::checkpoint::load(&run.join("model.safetensors")).unwrap();
+        c.tensors
+            .into_iter()
+            .filter(|(n, _)| n.contains("generator"))
+            .map(|(_, t)| t.to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        weights(&one) != weights(&tenth),
+        "the generator trained to the same weights with λ = 1 and λ = 0.1"
+    );
+    for bad in ["-1", "NaN"] {
+        let err = fails(&train("bad", bad).0);
+        assert!(
+            err.contains("--rec-weight must be a number ≥ 0"),
+            "{bad}: {err}"
+        );
+    }
+}
