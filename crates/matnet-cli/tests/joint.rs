@@ -5,6 +5,8 @@
 mod common;
 
 use common::{dataset, fails, matnet};
+use std::path::Path;
+
 use matnet::data::read_idx;
 
 fn ok(out: &std::process::Output) -> String {
@@ -136,28 +138,40 @@ fn train_joint_then_eval_predict_inspect_and_generate() {
     assert!(err.contains("--digit must be below 10"), "{err}");
 }
 
-#[test]
-fn ablation_flags_remove_their_parts() {
-    let dir = dataset("joint-ablation", |_| {});
-    let run = dir.join("run");
-    let stdout = ok(&matnet(&[
+/// One epoch of the joint model on the small test set in `data`, batch 20,
+/// into `run`, with `extra` flags.
+fn train_small(data: &Path, run: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "train",
         "--model",
         "joint",
         "--data",
-        dir.to_str().unwrap(),
+        data.to_str().unwrap(),
         "--epochs",
         "1",
         "--batch-size",
         "20",
         "--quiet",
-        "--no-rnn",
-        "--no-attention",
-        "--no-reconstruction",
-        "--no-fake-class-loss",
         "--out",
         run.to_str().unwrap(),
-    ]));
+    ];
+    args.extend(extra);
+    matnet(&args)
+}
+
+#[test]
+fn ablation_flags_remove_their_parts() {
+    let dir = dataset("joint-ablation", |_| {});
+    let stdout = ok(&train_small(
+        &dir,
+        &dir.join("run"),
+        &[
+            "--no-rnn",
+            "--no-attention",
+            "--no-reconstruction",
+            "--no-fake-class-loss",
+        ],
+    ));
     assert!(
         stdout
             .starts_with("training joint-no-rnn-no-attention-no-reconstruction-no-fake-class-loss"),
@@ -182,29 +196,14 @@ fn rec_weight_sets_the_reconstruction_loss_weight() {
     let dir = dataset("joint-rec-weight", |_| {});
     let train = |tag: &str, weight: &str| {
         let run = dir.join(tag);
-        let flag = format!("--rec-weight={weight}");
-        let out = matnet(&[
-            "train",
-            "--model",
-            "joint",
-            "--data",
-            dir.to_str().unwrap(),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "20",
-            "--quiet",
-            &flag,
-            "--out",
-            run.to_str().unwrap(),
-        ]);
+        let out = train_small(&dir, &run, &[&format!("--rec-weight={weight}")]);
         (out, run)
     };
     let (out, one) = train("one", "1");
     assert!(ok(&out).contains("reconstruction weight 1,"));
     let (out, tenth) = train("tenth", "0.1");
     assert!(ok(&out).contains("reconstruction weight 0.1,"));
-    let weights = |run: &std::path::Path| {
+    let weights = |run: &Path| {
         let c = matnet::io::checkpoint::load(&run.join("model.safetensors")).unwrap();
         c.tensors
             .into_iter()
