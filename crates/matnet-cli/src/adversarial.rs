@@ -171,18 +171,6 @@ pub fn train<C: Contest>(
         s.load_player("g", g)?;
         (shuffle_rng, noise_rng) = (s.rng("shuffle")?, s.rng("noise")?);
         (done, skip, d_count, g_count) = (p.done, p.step, p.d_count, p.g_count);
-        // `--resume --epochs N` may shorten a run, not undo what it trained.
-        let finished = if skip > 0 { done + 1 } else { done };
-        ensure!(
-            epochs >= finished,
-            "--epochs {epochs}: the run in {} has {}; give at least {finished}",
-            out.display(),
-            if skip > 0 {
-                format!("finished {done} epochs and started epoch {finished}")
-            } else {
-                format!("finished {done} epochs")
-            }
-        );
         (window, points, history, before) = (p.window, p.points, p.history, p.elapsed);
         resumed_means = Some(p.means);
         snapshots.reload(out, done)?;

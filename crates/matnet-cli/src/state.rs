@@ -58,8 +58,8 @@ impl std::error::Error for Interrupted {}
 ///
 /// Flags that only shape epochs not yet trained may change for the
 /// adversarial models (gan, dcgan, joint), whose learning rates depend on
-/// nothing else: `--epochs` extends or shortens the run (the loop refuses
-/// an N below the epochs already finished), and `--lr-drop-after` and
+/// nothing else: `--epochs` extends or shortens the run (not below the
+/// epochs it has trained or started), and `--lr-drop-after` and
 /// `--lr-drop-factor` set or move a drop that has not acted yet.
 pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
     let Some(dir) = args.resume.clone() else {
@@ -98,19 +98,33 @@ pub fn resolve(args: TrainArgs) -> anyhow::Result<TrainArgs> {
         }
     }
     if future_free {
+        // Where the run stands: epochs finished, and whether one has started.
+        let p = run.get("progress");
+        let field = |f: &str| {
+            p.and_then(|p| p.get(f))
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize
+        };
+        let (done, mid_epoch) = (field("done"), field("step") > 0);
+        let started = done + usize::from(mid_epoch);
         if given("epochs") {
+            // A run may be shortened, not cut below what it trained.
+            let epochs = args.epochs.unwrap_or(0);
+            ensure!(
+                epochs >= started,
+                "--epochs {epochs}: the run in {} has {}; give at least {started}",
+                dir.display(),
+                if mid_epoch {
+                    format!("finished {done} epochs and started epoch {started}")
+                } else {
+                    format!("finished {done} epochs")
+                }
+            );
             resumed.epochs = args.epochs;
         }
         if given("lr_drop_after") || given("lr_drop_factor") {
             // A drop acts from the epoch after E on; epochs finished or
             // started keep the rates they were trained with.
-            let p = run.get("progress");
-            let field = |f: &str| {
-                p.and_then(|p| p.get(f))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-            };
-            let started = (field("done") + u64::from(field("step") > 0)) as usize;
             let acted = |drop: Option<usize>| drop.is_some_and(|e| e < started);
             let old = resumed.gan.lr_drop_after;
             let new = if given("lr_drop_after") {

@@ -551,20 +551,8 @@ pub unsafe fn sgemm_packed_b(
     }
     if m.saturating_mul(p.n).saturating_mul(p.k) < TINY_WORK {
         // `sgemm`'s plain loop, in the same order for the same bits.
-        for i in 0..m as isize {
-            for j in 0..p.n {
-                let mut s = 0.0f32;
-                for q in 0..p.k {
-                    // SAFETY: A element (i, q), valid per the caller.
-                    s += unsafe { *a.offset(i * rsa + q as isize * csa) } * b.at(q, j);
-                }
-                // SAFETY: C element (i, j), valid per the caller.
-                unsafe {
-                    let cij = c.offset(i * rsc + j as isize * csc);
-                    *cij = if accumulate { *cij + s } else { s };
-                }
-            }
-        }
+        // SAFETY: A and C valid per the caller.
+        unsafe { naive_with(&p, |q, j| b.at(q, j)) };
         return;
     }
     // SAFETY: forwarded; the panels were packed for `b.kernel`, which was
@@ -593,17 +581,40 @@ pub unsafe fn naive_sgemm(
     csc: isize,
     accumulate: bool,
 ) {
-    for i in 0..m as isize {
-        for j in 0..n as isize {
+    let p = Problem {
+        a,
+        rsa,
+        csa,
+        c,
+        rsc,
+        csc,
+        accumulate,
+        ..b_problem(m, k, n, b, rsb, csb)
+    };
+    // SAFETY: B elements valid per the caller.
+    let b_at = |q: usize, j: usize| unsafe { *b.offset(q as isize * rsb + j as isize * csb) };
+    // SAFETY: A and C valid per the caller.
+    unsafe { naive_with(&p, b_at) };
+}
+
+/// The plain loop over `p`'s A and C, with B's element (q, j) from `b_at`
+/// (a strided operand or packed panels): one f32 sum per element of C, over
+/// k in order.
+///
+/// # Safety
+/// A and C valid as `p` describes.
+unsafe fn naive_with(p: &Problem, b_at: impl Fn(usize, usize) -> f32) {
+    for i in 0..p.m as isize {
+        for j in 0..p.n {
             let mut s = 0.0f32;
-            for p in 0..k as isize {
-                // SAFETY: caller guarantees the addresses are valid.
-                unsafe { s += *a.offset(i * rsa + p * csa) * *b.offset(p * rsb + j * csb) };
+            for q in 0..p.k {
+                // SAFETY: A element (i, q), valid per the caller.
+                s += unsafe { *p.a.offset(i * p.rsa + q as isize * p.csa) } * b_at(q, j);
             }
-            // SAFETY: as above.
+            // SAFETY: C element (i, j), valid per the caller.
             unsafe {
-                let cij = c.offset(i * rsc + j * csc);
-                *cij = if accumulate { *cij + s } else { s };
+                let cij = p.c.offset(i * p.rsc + j as isize * p.csc);
+                *cij = if p.accumulate { *cij + s } else { s };
             }
         }
     }
