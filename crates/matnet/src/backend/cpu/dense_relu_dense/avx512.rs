@@ -4,7 +4,8 @@
 
 use std::arch::x86_64::*;
 
-use super::BLOCK;
+use super::super::math::exp_avx512;
+use super::{BLOCK, DenseReluDense, Group, L, Lanes};
 
 /// Mask of the `d % 16` valid lanes of the last, partial vector of a row.
 pub(super) fn tail_mask(d: usize) -> __mmask16 {
@@ -206,5 +207,127 @@ pub(super) unsafe fn grad_w1_avx512<const H: usize>(
             }
         }
         k += 32;
+    }
+}
+
+/// [`Lanes::run`] in 16-lane AVX-512 registers, one vector per row of the
+/// group: the portable body's operations in its order (separate multiplies
+/// and adds, the same comparisons, [`exp_avx512`] for `exp`), so the two
+/// give the same bits.
+///
+/// # Safety
+/// AVX-512F; `z1` and `dz1` are `[H, BLOCK]` with `g.j0 + L <= BLOCK`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn lanes_avx512(
+    lanes: &mut Lanes,
+    net: &DenseReluDense,
+    g: &Group,
+    z1: &mut [f32],
+    dz1: &mut [f32],
+) -> (f64, usize) {
+    let (h, c) = (lanes.h, lanes.c);
+    let (w2, b1, b2) = (net.w2, net.b1, net.b2);
+    assert!(
+        w2.len() >= c * h && b1.len() >= h && b2.len() >= c && g.j0 + L <= BLOCK,
+        "dense_relu_dense: lane group"
+    );
+    assert!(z1.len() >= h * BLOCK && dz1.len() >= h * BLOCK);
+    let (y, scale) = g.lanes(c);
+    let (add, sub, mul) = (_mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps);
+    let set1 = _mm512_set1_ps;
+    let zero = _mm512_setzero_ps();
+    let (a1, z2, da1) = (
+        lanes.a1.as_mut_ptr(),
+        lanes.z2.as_mut_ptr(),
+        lanes.da1.as_mut_ptr(),
+    );
+    let (gb1, gw2, gb2) = (
+        lanes.gb1.as_mut_ptr(),
+        lanes.gw2.as_mut_ptr(),
+        lanes.gb2.as_mut_ptr(),
+    );
+    let row = |r: usize| r * BLOCK + g.j0;
+    // SAFETY (every load and store): the buffers hold H·L (a1, da1, gb1),
+    // C·L (z2, gb2), C·H·L (gw2) floats, Lanes::new; z1 and dz1 rows as
+    // asserted above.
+    unsafe {
+        let (yv, sv) = (_mm512_loadu_ps(y.as_ptr()), _mm512_loadu_ps(scale.as_ptr()));
+        for r in 0..h {
+            let zp = z1.as_mut_ptr().add(row(r));
+            let z = add(_mm512_loadu_ps(zp), set1(b1[r]));
+            _mm512_storeu_ps(zp, z);
+            // f32::max(z, 0) gives 0 for NaN; so does vmaxps with 0 second.
+            _mm512_storeu_ps(a1.add(r * L), _mm512_max_ps(z, zero));
+        }
+        // Z₂ = W₂·A₁ + b₂.
+        for i in 0..c {
+            let mut z = zero;
+            for r in 0..h {
+                z = add(z, mul(set1(w2[i * h + r]), _mm512_loadu_ps(a1.add(r * L))));
+            }
+            _mm512_storeu_ps(z2.add(i * L), add(z, set1(b2[i])));
+        }
+        // Softmax cross-entropy: dZ₂ = (softmax(Z₂) - onehot(y)) / N.
+        let (mut max, mut best, mut zy) = (set1(f32::NEG_INFINITY), zero, zero);
+        for i in 0..c {
+            let (z, iv) = (_mm512_loadu_ps(z2.add(i * L)), set1(i as f32));
+            let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(z, max);
+            max = _mm512_mask_mov_ps(max, gt, z);
+            best = _mm512_mask_mov_ps(best, gt, iv);
+            zy = _mm512_mask_mov_ps(zy, _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(yv, iv), z);
+        }
+        let mut sum = zero;
+        for i in 0..c {
+            let e = exp_avx512(sub(_mm512_loadu_ps(z2.add(i * L)), max));
+            _mm512_storeu_ps(z2.add(i * L), e);
+            sum = add(sum, e);
+        }
+        let mut out = [[0.0f32; L]; 4];
+        for (o, v) in out.iter_mut().zip([sum, zy, max, best]) {
+            _mm512_storeu_ps(o.as_mut_ptr(), v);
+        }
+        let [sum_l, zy_l, max_l, best_l] = out;
+        let (mut loss, mut correct) = (0.0f64, 0);
+        for l in 0..g.valid {
+            // -log_softmax(z₂)[y] = ln Σ e^(z - max) - (z_y - max).
+            loss += f64::from(sum_l[l].ln() - (zy_l[l] - max_l[l]));
+            correct += usize::from(best_l[l] == y[l]);
+        }
+        for i in 0..c {
+            let hot = _mm512_mask_mov_ps(
+                zero,
+                _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(yv, set1(i as f32)),
+                set1(1.0),
+            );
+            let d = mul(
+                sub(_mm512_div_ps(_mm512_loadu_ps(z2.add(i * L)), sum), hot),
+                sv,
+            );
+            _mm512_storeu_ps(z2.add(i * L), d);
+            _mm512_storeu_ps(gb2.add(i * L), add(_mm512_loadu_ps(gb2.add(i * L)), d));
+        }
+        // grad_W₂ += dZ₂·A₁ᵀ, dA₁ = W₂ᵀ·dZ₂.
+        for r in 0..h {
+            _mm512_storeu_ps(da1.add(r * L), zero);
+        }
+        for i in 0..c {
+            let dz = _mm512_loadu_ps(z2.add(i * L));
+            for r in 0..h {
+                let gw = gw2.add((i * h + r) * L);
+                let a = _mm512_loadu_ps(a1.add(r * L));
+                _mm512_storeu_ps(gw, add(_mm512_loadu_ps(gw), mul(dz, a)));
+                let da = da1.add(r * L);
+                _mm512_storeu_ps(da, add(_mm512_loadu_ps(da), mul(set1(w2[i * h + r]), dz)));
+            }
+        }
+        // ReLU: dZ₁ = dA₁ where Z₁ > 0.
+        for r in 0..h {
+            let pos =
+                _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_loadu_ps(z1.as_ptr().add(row(r))), zero);
+            let d = _mm512_maskz_mov_ps(pos, _mm512_loadu_ps(da1.add(r * L)));
+            _mm512_storeu_ps(dz1.as_mut_ptr().add(row(r)), d);
+            _mm512_storeu_ps(gb1.add(r * L), add(_mm512_loadu_ps(gb1.add(r * L)), d));
+        }
+        (loss, correct)
     }
 }
