@@ -73,8 +73,67 @@ impl Kernel for Avx512x12x32 {
         unsafe {
             if rsb == 1 && csb != 1 && nc >= NR && kc >= 8 {
                 super::avx2::pack_b_colmajor::<Self>(kc, nc, b, csb, dst)
+            } else if csb == 1 {
+                pack_b_rowmajor(kc, nc, b, rsb, dst)
             } else {
                 super::packing::pack_b_block::<Self>(kc, nc, b, rsb, csb, dst)
+            }
+        }
+    }
+}
+
+/// Packs B with contiguous rows (`csb == 1`) into 32-column panels (the
+/// layout of [`super::packing::pack_b_block`]), sixteen rows at a time
+/// across every panel: the source is read along its rows, so the hardware
+/// prefetchers see a few sequential streams, and each panel gets 2 KiB of
+/// contiguous writes. Panel by panel, the generic copy read 128 bytes per
+/// row at the row stride and measured 5% of a 1024³ product (16-byte moves,
+/// stalled on the strided reads).
+///
+/// # Safety
+/// AVX-512F; B rows `b + p·rsb` (p < kc) hold `nc` readable floats; `dst`
+/// holds `ceil(nc/32)·32·kc` floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b_rowmajor(kc: usize, nc: usize, b: *const f32, rsb: isize, dst: *mut f32) {
+    const ROWS: usize = 16;
+    let full = nc / NR;
+    let rest = nc % NR;
+    // The ragged last panel: masked loads read only its columns (masked-off
+    // lanes cannot fault) and leave zeros in the padding.
+    let m0: __mmask16 = if rest >= 16 {
+        0xFFFF
+    } else {
+        (1u16 << rest) - 1
+    };
+    let m1: __mmask16 = if rest > 16 {
+        (1u16 << (rest - 16)) - 1
+    } else {
+        0
+    };
+    // SAFETY: reads B(p, j) for p < kc, j < nc; writes inside the panels.
+    unsafe {
+        for p0 in (0..kc).step_by(ROWS) {
+            let rows = (kc - p0).min(ROWS);
+            for q in 0..full {
+                let d = dst.add(q * kc * NR + p0 * NR);
+                let s = b.offset(p0 as isize * rsb).add(q * NR);
+                for p in 0..rows {
+                    let src = s.offset(p as isize * rsb);
+                    _mm512_storeu_ps(d.add(p * NR), _mm512_loadu_ps(src));
+                    _mm512_storeu_ps(d.add(p * NR + 16), _mm512_loadu_ps(src.add(16)));
+                }
+            }
+            if rest > 0 {
+                let d = dst.add(full * kc * NR + p0 * NR);
+                let s = b.offset(p0 as isize * rsb).add(full * NR);
+                for p in 0..rows {
+                    let src = s.offset(p as isize * rsb);
+                    _mm512_storeu_ps(d.add(p * NR), _mm512_maskz_loadu_ps(m0, src));
+                    _mm512_storeu_ps(
+                        d.add(p * NR + 16),
+                        _mm512_maskz_loadu_ps(m1, src.wrapping_add(16)),
+                    );
+                }
             }
         }
     }
@@ -106,6 +165,10 @@ unsafe fn tile_r<const R: usize>(
             _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_offset((cols as isize - 1) * csc * 4));
         }
         let packed_a = ars == 1 && acs == MR as isize;
+        if R == MR && packed_a && brs == NR as isize && csc == 1 && cols == NR {
+            // SAFETY: a full tile with both operands packed, C rows contiguous.
+            return full_tile(k, a, b, c, rsc, accumulate);
+        }
         let acc = match (packed_a, brs == NR as isize) {
             (true, true) => body::<R, true, false>(k, a, ars, acs, b, brs),
             (false, true) => body::<R, false, false>(k, a, ars, acs, b, brs),
@@ -186,4 +249,191 @@ unsafe fn body<const R: usize, const PACKED: bool, const PREFETCH_B: bool>(
         }
     }
     acc
+}
+
+/// One k step of the full 12×32 tile, `$u` steps past the pointers: the two
+/// B vectors, then each A element broadcast and multiplied into its row's
+/// two accumulators (row r in zmm(2r), zmm(2r+1)).
+macro_rules! k_step {
+    ($u:literal) => {
+        concat!(
+            "vmovups zmm24, [{b} + 128*",
+            $u,
+            "]\n",
+            "vmovups zmm25, [{b} + 128*",
+            $u,
+            " + 64]\n",
+            fma_row!($u, 0, "zmm0", "zmm1"),
+            fma_row!($u, 1, "zmm2", "zmm3"),
+            fma_row!($u, 2, "zmm4", "zmm5"),
+            fma_row!($u, 3, "zmm6", "zmm7"),
+            fma_row!($u, 4, "zmm8", "zmm9"),
+            fma_row!($u, 5, "zmm10", "zmm11"),
+            fma_row!($u, 6, "zmm12", "zmm13"),
+            fma_row!($u, 7, "zmm14", "zmm15"),
+            fma_row!($u, 8, "zmm16", "zmm17"),
+            fma_row!($u, 9, "zmm18", "zmm19"),
+            fma_row!($u, 10, "zmm20", "zmm21"),
+            fma_row!($u, 11, "zmm22", "zmm23"),
+        )
+    };
+}
+
+macro_rules! fma_row {
+    ($u:literal, $r:literal, $lo:literal, $hi:literal) => {
+        concat!(
+            "vbroadcastss zmm26, dword ptr [{a} + 48*",
+            $u,
+            " + 4*",
+            $r,
+            "]\n",
+            "vfmadd231ps ",
+            $lo,
+            ", zmm24, zmm26\n",
+            "vfmadd231ps ",
+            $hi,
+            ", zmm25, zmm26\n",
+        )
+    };
+}
+
+/// Row `r`'s two accumulators written to C at `{c}` (then the next row):
+/// `C = acc + C` when accumulating, as [`tile_r`] computes it.
+macro_rules! c_row {
+    (add, $lo:literal, $hi:literal) => {
+        concat!(
+            "vaddps ",
+            $lo,
+            ", ",
+            $lo,
+            ", [{c}]\n",
+            "vaddps ",
+            $hi,
+            ", ",
+            $hi,
+            ", [{c} + 64]\n",
+            "vmovups [{c}], ",
+            $lo,
+            "\n",
+            "vmovups [{c} + 64], ",
+            $hi,
+            "\n",
+            "add {c}, {rsc}\n",
+        )
+    };
+    (store, $lo:literal, $hi:literal) => {
+        concat!(
+            "vmovups [{c}], ",
+            $lo,
+            "\n",
+            "vmovups [{c} + 64], ",
+            $hi,
+            "\n",
+            "add {c}, {rsc}\n",
+        )
+    };
+}
+
+macro_rules! c_rows {
+    ($mode:ident) => {
+        concat!(
+            c_row!($mode, "zmm0", "zmm1"),
+            c_row!($mode, "zmm2", "zmm3"),
+            c_row!($mode, "zmm4", "zmm5"),
+            c_row!($mode, "zmm6", "zmm7"),
+            c_row!($mode, "zmm8", "zmm9"),
+            c_row!($mode, "zmm10", "zmm11"),
+            c_row!($mode, "zmm12", "zmm13"),
+            c_row!($mode, "zmm14", "zmm15"),
+            c_row!($mode, "zmm16", "zmm17"),
+            c_row!($mode, "zmm18", "zmm19"),
+            c_row!($mode, "zmm20", "zmm21"),
+            c_row!($mode, "zmm22", "zmm23"),
+        )
+    };
+}
+
+/// The full tile with both panels packed: the k loop in assembly, four
+/// steps per iteration with every address an immediate offset.
+///
+/// The same loop written with intrinsics compiles to the same instructions
+/// one step per iteration, and measured 82% of the FMA peak on L1-resident
+/// panels against 87% for this one (the loop counter and two pointer
+/// increments share ports 0 and 5 with the FMAs; here they come once per
+/// four steps), and the C update in the same block saves spilling the 24
+/// accumulators. Same operations in the same order, so the same bits.
+///
+/// # Safety
+/// AVX-512F; `a` holds `12·k` and `b` `32·k` floats (packed panels); C rows
+/// `c + r·rsc` (r < 12) hold 32 contiguous floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn full_tile(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rsc: isize,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract; every access is inside the panels or C's tile.
+    unsafe {
+        std::arch::asm!(
+            "vxorps xmm0, xmm0, xmm0", "vxorps xmm1, xmm1, xmm1",
+            "vxorps xmm2, xmm2, xmm2", "vxorps xmm3, xmm3, xmm3",
+            "vxorps xmm4, xmm4, xmm4", "vxorps xmm5, xmm5, xmm5",
+            "vxorps xmm6, xmm6, xmm6", "vxorps xmm7, xmm7, xmm7",
+            "vxorps xmm8, xmm8, xmm8", "vxorps xmm9, xmm9, xmm9",
+            "vxorps xmm10, xmm10, xmm10", "vxorps xmm11, xmm11, xmm11",
+            "vxorps xmm12, xmm12, xmm12", "vxorps xmm13, xmm13, xmm13",
+            "vxorps xmm14, xmm14, xmm14", "vxorps xmm15, xmm15, xmm15",
+            "vpxord zmm16, zmm16, zmm16", "vpxord zmm17, zmm17, zmm17",
+            "vpxord zmm18, zmm18, zmm18", "vpxord zmm19, zmm19, zmm19",
+            "vpxord zmm20, zmm20, zmm20", "vpxord zmm21, zmm21, zmm21",
+            "vpxord zmm22, zmm22, zmm22", "vpxord zmm23, zmm23, zmm23",
+            "mov {n}, {k}",
+            "shr {n}, 2",
+            "jz 3f",
+            "2:",
+            k_step!(0),
+            k_step!(1),
+            k_step!(2),
+            k_step!(3),
+            "add {a}, 192",
+            "add {b}, 512",
+            "dec {n}",
+            "jnz 2b",
+            "3:",
+            "and {k}, 3",
+            "jz 5f",
+            "4:",
+            k_step!(0),
+            "add {a}, 48",
+            "add {b}, 128",
+            "dec {k}",
+            "jnz 4b",
+            "5:",
+            "test {acc}, {acc}",
+            "jz 6f",
+            c_rows!(add),
+            "jmp 7f",
+            "6:",
+            c_rows!(store),
+            "7:",
+            a = inout(reg) a => _,
+            b = inout(reg) b => _,
+            c = inout(reg) c => _,
+            k = inout(reg) k => _,
+            n = out(reg) _,
+            rsc = in(reg) rsc * 4,
+            acc = in(reg) usize::from(accumulate),
+            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+            out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+            out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+            out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+            out("zmm24") _, out("zmm25") _, out("zmm26") _,
+            options(nostack),
+        );
+    }
 }
