@@ -165,9 +165,15 @@ unsafe fn tile_r<const R: usize>(
             _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_offset((cols as isize - 1) * csc * 4));
         }
         let packed_a = ars == 1 && acs == MR as isize;
-        if R == MR && packed_a && brs == NR as isize && csc == 1 && cols == NR {
-            // SAFETY: a full tile with both operands packed, C rows contiguous.
-            return full_tile(k, a, b, c, rsc, accumulate);
+        if R == MR && brs == NR as isize && csc == 1 && cols == NR {
+            // SAFETY: a full tile with B packed and C rows contiguous; A
+            // packed, or in rows.
+            if packed_a {
+                return full_tile(k, a, b, c, rsc, accumulate);
+            }
+            if acs == 1 {
+                return full_tile_rows(k, a, ars, b, c, rsc, accumulate);
+            }
         }
         let acc = match (packed_a, brs == NR as isize) {
             (true, true) => body::<R, true, false>(k, a, ars, acs, b, brs),
@@ -253,9 +259,11 @@ unsafe fn body<const R: usize, const PACKED: bool, const PREFETCH_B: bool>(
 
 /// One k step of the full 12×32 tile, `$u` steps past the pointers: the two
 /// B vectors, then each A element broadcast and multiplied into its row's
-/// two accumulators (row r in zmm(2r), zmm(2r+1)).
+/// two accumulators (row r in zmm(2r), zmm(2r+1)). A is `packed` (12 floats
+/// per step at `{a}`) or `rows` (contiguous rows: rows 0-2 at `{a}`, 3-5 at
+/// `{a3}`, 6-8 at `{a6}`, 9-11 at `{a9}`, plus 0, 1 or 2 row strides `{lda}`).
 macro_rules! k_step {
-    ($u:literal) => {
+    ($layout:ident, $u:literal) => {
         concat!(
             "vmovups zmm24, [{b} + 128*",
             $u,
@@ -263,30 +271,59 @@ macro_rules! k_step {
             "vmovups zmm25, [{b} + 128*",
             $u,
             " + 64]\n",
-            fma_row!($u, 0, "zmm0", "zmm1"),
-            fma_row!($u, 1, "zmm2", "zmm3"),
-            fma_row!($u, 2, "zmm4", "zmm5"),
-            fma_row!($u, 3, "zmm6", "zmm7"),
-            fma_row!($u, 4, "zmm8", "zmm9"),
-            fma_row!($u, 5, "zmm10", "zmm11"),
-            fma_row!($u, 6, "zmm12", "zmm13"),
-            fma_row!($u, 7, "zmm14", "zmm15"),
-            fma_row!($u, 8, "zmm16", "zmm17"),
-            fma_row!($u, 9, "zmm18", "zmm19"),
-            fma_row!($u, 10, "zmm20", "zmm21"),
-            fma_row!($u, 11, "zmm22", "zmm23"),
+            fma_row!(a_addr!($layout, $u, 0, "{a}", ""), "zmm0", "zmm1"),
+            fma_row!(a_addr!($layout, $u, 1, "{a}", " + {lda}"), "zmm2", "zmm3"),
+            fma_row!(a_addr!($layout, $u, 2, "{a}", " + 2*{lda}"), "zmm4", "zmm5"),
+            fma_row!(a_addr!($layout, $u, 3, "{a3}", ""), "zmm6", "zmm7"),
+            fma_row!(a_addr!($layout, $u, 4, "{a3}", " + {lda}"), "zmm8", "zmm9"),
+            fma_row!(
+                a_addr!($layout, $u, 5, "{a3}", " + 2*{lda}"),
+                "zmm10",
+                "zmm11"
+            ),
+            fma_row!(a_addr!($layout, $u, 6, "{a6}", ""), "zmm12", "zmm13"),
+            fma_row!(
+                a_addr!($layout, $u, 7, "{a6}", " + {lda}"),
+                "zmm14",
+                "zmm15"
+            ),
+            fma_row!(
+                a_addr!($layout, $u, 8, "{a6}", " + 2*{lda}"),
+                "zmm16",
+                "zmm17"
+            ),
+            fma_row!(a_addr!($layout, $u, 9, "{a9}", ""), "zmm18", "zmm19"),
+            fma_row!(
+                a_addr!($layout, $u, 10, "{a9}", " + {lda}"),
+                "zmm20",
+                "zmm21"
+            ),
+            fma_row!(
+                a_addr!($layout, $u, 11, "{a9}", " + 2*{lda}"),
+                "zmm22",
+                "zmm23"
+            ),
         )
     };
 }
 
+/// The address of A's row `$r` at step `$u`: packed, or in its row through
+/// the base `$base` and the stride term `$stride`.
+macro_rules! a_addr {
+    (packed, $u:literal, $r:literal, $base:literal, $stride:literal) => {
+        concat!("[{a} + 48*", $u, " + 4*", $r, "]")
+    };
+    (rows, $u:literal, $r:literal, $base:literal, $stride:literal) => {
+        concat!("[", $base, $stride, " + 4*", $u, "]")
+    };
+}
+
 macro_rules! fma_row {
-    ($u:literal, $r:literal, $lo:literal, $hi:literal) => {
+    ($addr:expr, $lo:literal, $hi:literal) => {
         concat!(
-            "vbroadcastss zmm26, dword ptr [{a} + 48*",
-            $u,
-            " + 4*",
-            $r,
-            "]\n",
+            "vbroadcastss zmm26, dword ptr ",
+            $addr,
+            "\n",
             "vfmadd231ps ",
             $lo,
             ", zmm24, zmm26\n",
@@ -353,6 +390,66 @@ macro_rules! c_rows {
     };
 }
 
+/// The full-tile assembly: zero the 24 accumulators, run the k loop four
+/// steps per iteration (then one at a time), add or store into C. `$adv4`
+/// and `$adv1` move the A pointers of `$layout` on by four steps and one.
+macro_rules! full_tile_asm {
+    ($layout:ident, [$($adv4:literal),*], [$($adv1:literal),*], $($operands:tt)*) => {
+        std::arch::asm!(
+            "vxorps xmm0, xmm0, xmm0", "vxorps xmm1, xmm1, xmm1",
+            "vxorps xmm2, xmm2, xmm2", "vxorps xmm3, xmm3, xmm3",
+            "vxorps xmm4, xmm4, xmm4", "vxorps xmm5, xmm5, xmm5",
+            "vxorps xmm6, xmm6, xmm6", "vxorps xmm7, xmm7, xmm7",
+            "vxorps xmm8, xmm8, xmm8", "vxorps xmm9, xmm9, xmm9",
+            "vxorps xmm10, xmm10, xmm10", "vxorps xmm11, xmm11, xmm11",
+            "vxorps xmm12, xmm12, xmm12", "vxorps xmm13, xmm13, xmm13",
+            "vxorps xmm14, xmm14, xmm14", "vxorps xmm15, xmm15, xmm15",
+            "vpxord zmm16, zmm16, zmm16", "vpxord zmm17, zmm17, zmm17",
+            "vpxord zmm18, zmm18, zmm18", "vpxord zmm19, zmm19, zmm19",
+            "vpxord zmm20, zmm20, zmm20", "vpxord zmm21, zmm21, zmm21",
+            "vpxord zmm22, zmm22, zmm22", "vpxord zmm23, zmm23, zmm23",
+            "mov {n}, {k}",
+            "shr {n}, 2",
+            "jz 3f",
+            "2:",
+            k_step!($layout, 0),
+            k_step!($layout, 1),
+            k_step!($layout, 2),
+            k_step!($layout, 3),
+            $($adv4,)*
+            "add {b}, 512",
+            "dec {n}",
+            "jnz 2b",
+            "3:",
+            "and {k}, 3",
+            "jz 5f",
+            "4:",
+            k_step!($layout, 0),
+            $($adv1,)*
+            "add {b}, 128",
+            "dec {k}",
+            "jnz 4b",
+            "5:",
+            "test {acc}, {acc}",
+            "jz 6f",
+            c_rows!(add),
+            "jmp 7f",
+            "6:",
+            c_rows!(store),
+            "7:",
+            $($operands)*
+            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+            out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+            out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+            out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+            out("zmm24") _, out("zmm25") _, out("zmm26") _,
+            options(nostack),
+        )
+    };
+}
+
 /// The full tile with both panels packed: the k loop in assembly, four
 /// steps per iteration with every address an immediate offset.
 ///
@@ -377,48 +474,10 @@ unsafe fn full_tile(
 ) {
     // SAFETY: the caller's contract; every access is inside the panels or C's tile.
     unsafe {
-        std::arch::asm!(
-            "vxorps xmm0, xmm0, xmm0", "vxorps xmm1, xmm1, xmm1",
-            "vxorps xmm2, xmm2, xmm2", "vxorps xmm3, xmm3, xmm3",
-            "vxorps xmm4, xmm4, xmm4", "vxorps xmm5, xmm5, xmm5",
-            "vxorps xmm6, xmm6, xmm6", "vxorps xmm7, xmm7, xmm7",
-            "vxorps xmm8, xmm8, xmm8", "vxorps xmm9, xmm9, xmm9",
-            "vxorps xmm10, xmm10, xmm10", "vxorps xmm11, xmm11, xmm11",
-            "vxorps xmm12, xmm12, xmm12", "vxorps xmm13, xmm13, xmm13",
-            "vxorps xmm14, xmm14, xmm14", "vxorps xmm15, xmm15, xmm15",
-            "vpxord zmm16, zmm16, zmm16", "vpxord zmm17, zmm17, zmm17",
-            "vpxord zmm18, zmm18, zmm18", "vpxord zmm19, zmm19, zmm19",
-            "vpxord zmm20, zmm20, zmm20", "vpxord zmm21, zmm21, zmm21",
-            "vpxord zmm22, zmm22, zmm22", "vpxord zmm23, zmm23, zmm23",
-            "mov {n}, {k}",
-            "shr {n}, 2",
-            "jz 3f",
-            "2:",
-            k_step!(0),
-            k_step!(1),
-            k_step!(2),
-            k_step!(3),
-            "add {a}, 192",
-            "add {b}, 512",
-            "dec {n}",
-            "jnz 2b",
-            "3:",
-            "and {k}, 3",
-            "jz 5f",
-            "4:",
-            k_step!(0),
-            "add {a}, 48",
-            "add {b}, 128",
-            "dec {k}",
-            "jnz 4b",
-            "5:",
-            "test {acc}, {acc}",
-            "jz 6f",
-            c_rows!(add),
-            "jmp 7f",
-            "6:",
-            c_rows!(store),
-            "7:",
+        full_tile_asm!(
+            packed,
+            ["add {a}, 192"],
+            ["add {a}, 48"],
             a = inout(reg) a => _,
             b = inout(reg) b => _,
             c = inout(reg) c => _,
@@ -426,14 +485,48 @@ unsafe fn full_tile(
             n = out(reg) _,
             rsc = in(reg) rsc * 4,
             acc = in(reg) usize::from(accumulate),
-            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-            out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-            out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-            out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-            out("zmm24") _, out("zmm25") _, out("zmm26") _,
-            options(nostack),
+        );
+    }
+}
+
+/// [`full_tile`] with A read in place from 12 contiguous rows (`acs == 1`,
+/// row stride `lda` floats), as the recurrences' and small products' A
+/// is (not packed: each A panel there meets only a few B panels). The
+/// intrinsic loop walked a pointer down the rows with an addition per
+/// broadcast (12 extra ALU operations per step, on the FMA ports' share);
+/// here four row pointers and a stride register address every row.
+///
+/// # Safety
+/// AVX-512F; rows `a + r·lda` (r < 12) hold `k` floats; `b` holds `32·k`
+/// (a packed panel); C rows `c + r·rsc` (r < 12) hold 32 contiguous floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn full_tile_rows(
+    k: usize,
+    a: *const f32,
+    lda: isize,
+    b: *const f32,
+    c: *mut f32,
+    rsc: isize,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract; every access is inside A's rows, the
+    // panel or C's tile.
+    unsafe {
+        full_tile_asm!(
+            rows,
+            ["add {a}, 16", "add {a3}, 16", "add {a6}, 16", "add {a9}, 16"],
+            ["add {a}, 4", "add {a3}, 4", "add {a6}, 4", "add {a9}, 4"],
+            a = inout(reg) a => _,
+            a3 = inout(reg) a.wrapping_offset(3 * lda) => _,
+            a6 = inout(reg) a.wrapping_offset(6 * lda) => _,
+            a9 = inout(reg) a.wrapping_offset(9 * lda) => _,
+            lda = in(reg) lda * 4,
+            b = inout(reg) b => _,
+            c = inout(reg) c => _,
+            k = inout(reg) k => _,
+            n = out(reg) _,
+            rsc = in(reg) rsc * 4,
+            acc = in(reg) usize::from(accumulate),
         );
     }
 }
