@@ -145,6 +145,8 @@ struct Row {
     /// One core's measured FMA peak at the kernel's width (none for the
     /// portable kernel).
     peak_gflops_per_core: Option<f64>,
+    /// One core running the kernel's full tile on L1-resident panels.
+    tile_ceiling_gflops_per_core: Option<f64>,
     naive_gflops: Option<f64>,
 }
 
@@ -506,9 +508,17 @@ fn bench_matmul(
     // One core's multiply-add peak at the kernel's width, measured now (the
     // clock it runs at is this moment's): each product's share of it.
     let peak = gemm::fma_peak_gflops(gemm_kernel, 3);
+    // The microkernel alone on L1-resident panels: what a product can reach.
+    let ceiling = gemm::tile_ceiling_gflops(gemm_kernel, 3);
     if !json {
         if let Some(p) = peak {
             println!("one core's FMA peak at this width: {p:.1} GFLOP/s (independent FMA chains)");
+        }
+        if let Some(t) = ceiling {
+            let share = peak.map_or(String::new(), |p| {
+                format!(" = {:.0}% of that peak", 100.0 * t / p)
+            });
+            println!("the {kernel} tile alone on L1-resident panels: {t:.1} GFLOP/s{share}");
         }
         println!(
             "{:<12} {:>16} {:>3} {:>10} {:>7} {:>10} {:>8}",
@@ -611,6 +621,7 @@ fn bench_matmul(
                 kernel,
                 gflops,
                 peak_gflops_per_core: peak,
+                tile_ceiling_gflops_per_core: ceiling,
                 naive_gflops,
             });
         }

@@ -509,7 +509,7 @@ pub mod kernels {
     };
     pub use super::cpu::gemm::{
         GemmKernel, PackedB, fma_peak_gflops, gemm_kernel, gemm_kernel_name, naive_sgemm, sgemm,
-        sgemm_packed_b, sgemm_with_kernel, try_gemm_kernel,
+        sgemm_packed_b, sgemm_with_kernel, tile_ceiling_gflops, try_gemm_kernel,
     };
     pub use super::cpu::math;
     pub use super::cpu::threads::{num_threads, parallel_for};

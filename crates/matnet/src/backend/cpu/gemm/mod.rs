@@ -49,7 +49,7 @@ use dispatch::kernel_forced;
 pub use dispatch::{GemmKernel, gemm_kernel, gemm_kernel_name, try_gemm_kernel};
 use driver::run;
 use packing::{pack_a_block, pack_b_block};
-pub use peak::fma_peak_gflops;
+pub use peak::{fma_peak_gflops, tile_ceiling_gflops};
 
 /// A register-blocked microkernel plus the cache blocking tuned for it.
 trait Kernel {
