@@ -160,7 +160,7 @@ mod tests {
             state ^= state << 5;
             f32::from_bits(state)
         }));
-        while xs.len() % 16 != 0 {
+        while !xs.len().is_multiple_of(16) {
             xs.push(1.0);
         }
         for chunk in xs.chunks(16) {

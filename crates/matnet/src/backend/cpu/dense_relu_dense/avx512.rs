@@ -241,9 +241,9 @@ pub(super) unsafe fn lanes_avx512(
     // asserted above.
     unsafe {
         let (yv, sv) = (_mm512_loadu_ps(y.as_ptr()), _mm512_loadu_ps(scale.as_ptr()));
-        for r in 0..h {
+        for (r, &bias) in b1.iter().enumerate().take(h) {
             let zp = z1.as_mut_ptr().add(row(r));
-            let z = add(_mm512_loadu_ps(zp), set1(b1[r]));
+            let z = add(_mm512_loadu_ps(zp), set1(bias));
             _mm512_storeu_ps(zp, z);
             // f32::max(z, 0) gives 0 for NaN; so does vmaxps with 0 second.
             _mm512_storeu_ps(a1.add(r * L), _mm512_max_ps(z, zero));
