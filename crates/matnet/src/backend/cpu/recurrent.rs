@@ -329,104 +329,56 @@ fn gemm(
     }
 }
 
-/// [`cell_rows_saving`] in 16 lanes with AVX-512F, 8 with AVX2+FMA, else 8
-/// lanes of the baseline. Every lane computes the same operations, so the
-/// three give the same bits.
-fn cell_rows_saving_fast(
-    a: &mut [f32],
-    c_prev: &[f32],
-    stride: usize,
-    hc: &mut [f32],
-    hidden: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn avx512(
-            a: &mut [f32],
-            c_prev: &[f32],
-            stride: usize,
-            hc: &mut [f32],
-            hidden: usize,
-        ) {
-            cell_rows_saving::<16>(a, c_prev, stride, hc, hidden)
+/// `fn $name(args)` calling `$inner::<16>` with AVX-512F, `$inner::<8>` with
+/// AVX2+FMA, else `$inner::<8>` of the baseline. The inner functions are
+/// elementwise in lanes, so every path gives the same bits.
+macro_rules! lane_variants {
+    ($(#[$m:meta])* fn $name:ident => $inner:ident($($arg:ident: $ty:ty),*)) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $inner::<16>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $inner::<8>($($arg),*)
+                }
+                if has_avx512() {
+                    // SAFETY: the features were detected.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if has_avx2() {
+                    // SAFETY: the features were detected.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $inner::<8>($($arg),*)
         }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(
-            a: &mut [f32],
-            c_prev: &[f32],
-            stride: usize,
-            hc: &mut [f32],
-            hidden: usize,
-        ) {
-            cell_rows_saving::<8>(a, c_prev, stride, hc, hidden)
-        }
-        if has_avx512() {
-            // SAFETY: the features were detected.
-            return unsafe { avx512(a, c_prev, stride, hc, hidden) };
-        }
-        if has_avx2() {
-            // SAFETY: the features were detected.
-            return unsafe { avx2(a, c_prev, stride, hc, hidden) };
-        }
-    }
-    cell_rows_saving::<8>(a, c_prev, stride, hc, hidden)
+    };
 }
 
-/// [`cell_rows_backward_saved`] in 16 lanes with AVX-512F, 8 with AVX2+FMA,
-/// else 8 lanes of the baseline; the same bits on every path.
-#[allow(clippy::too_many_arguments)]
-fn cell_rows_backward_saved_fast(
-    act: &[f32],
-    c_prev: &[f32],
-    stride: usize,
-    c_new: &[f32],
-    grad: &[f32],
-    g_a: &mut [f32],
-    g_c_prev: &mut [f32],
-    hidden: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn avx512(
-            act: &[f32],
-            c_prev: &[f32],
-            stride: usize,
-            c_new: &[f32],
-            grad: &[f32],
-            g_a: &mut [f32],
-            g_c_prev: &mut [f32],
-            hidden: usize,
-        ) {
-            cell_rows_backward_saved::<16>(act, c_prev, stride, c_new, grad, g_a, g_c_prev, hidden)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn avx2(
-            act: &[f32],
-            c_prev: &[f32],
-            stride: usize,
-            c_new: &[f32],
-            grad: &[f32],
-            g_a: &mut [f32],
-            g_c_prev: &mut [f32],
-            hidden: usize,
-        ) {
-            cell_rows_backward_saved::<8>(act, c_prev, stride, c_new, grad, g_a, g_c_prev, hidden)
-        }
-        if has_avx512() {
-            // SAFETY: the features were detected.
-            return unsafe { avx512(act, c_prev, stride, c_new, grad, g_a, g_c_prev, hidden) };
-        }
-        if has_avx2() {
-            // SAFETY: the features were detected.
-            return unsafe { avx2(act, c_prev, stride, c_new, grad, g_a, g_c_prev, hidden) };
-        }
-    }
-    cell_rows_backward_saved::<8>(act, c_prev, stride, c_new, grad, g_a, g_c_prev, hidden)
-}
+lane_variants!(
+    /// [`cell_rows_saving`] in 16 lanes with AVX-512F, 8 with AVX2+FMA, else
+    /// 8 lanes of the baseline.
+    fn cell_rows_saving_fast => cell_rows_saving(
+        a: &mut [f32], c_prev: &[f32], stride: usize, hc: &mut [f32], hidden: usize
+    )
+);
+
+lane_variants!(
+    /// [`cell_rows_backward_saved`] in 16 lanes with AVX-512F, 8 with
+    /// AVX2+FMA, else 8 lanes of the baseline.
+    #[allow(clippy::too_many_arguments)]
+    fn cell_rows_backward_saved_fast => cell_rows_backward_saved(
+        act: &[f32], c_prev: &[f32], stride: usize, c_new: &[f32], grad: &[f32],
+        g_a: &mut [f32], g_c_prev: &mut [f32], hidden: usize
+    )
+);
 
 /// Fewest batch rows a task of the recurrence gets: below this, one task
 /// runs the whole batch.
