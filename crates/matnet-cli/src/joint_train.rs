@@ -40,13 +40,16 @@ pub struct JointArgs {
     /// loss on them for D or G).
     #[arg(long)]
     pub no_fake_class_loss: bool,
-    /// joint: the weight λ of the reconstruction loss in G's objective.
-    #[arg(long, value_name = "λ", default_value_t = 1.0)]
+    /// joint: the weight λ of the reconstruction loss in G's objective
+    /// (0.01: at 1 the loss blurs G, FID 96 against 6.9 after 6 epochs;
+    /// README, joint model).
+    #[arg(long, value_name = "λ", default_value_t = 0.01)]
     #[serde(default = "one")]
     pub rec_weight: f32,
 }
 
-/// `--rec-weight`'s default, also for runs saved before the flag.
+/// The weight of runs saved before `--rec-weight` existed: they trained
+/// with λ = 1, the default then.
 fn one() -> f32 {
     1.0
 }

@@ -199,6 +199,11 @@ fn rec_weight_sets_the_reconstruction_loss_weight() {
         let out = train_small(&dir, &run, &[&format!("--rec-weight={weight}")]);
         (out, run)
     };
+    let out = train_small(&dir, &dir.join("default"), &[]);
+    assert!(
+        ok(&out).contains("reconstruction weight 0.01,"),
+        "the default λ"
+    );
     let (out, one) = train("one", "1");
     assert!(ok(&out).contains("reconstruction weight 1,"));
     let (out, tenth) = train("tenth", "0.1");

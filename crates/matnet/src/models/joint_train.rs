@@ -36,12 +36,14 @@ pub struct JointTraining {
 }
 
 impl Default for JointTraining {
-    /// [`GanTraining::default`], class losses on generated samples, `λ = 1`.
+    /// [`GanTraining::default`], class losses on generated samples, `λ = 0.01`
+    /// (at `λ = 1` the reconstruction loss blurs `G`: the README's joint
+    /// model section has the measurements).
     fn default() -> Self {
         JointTraining {
             gan: GanTraining::default(),
             fake_class_loss: true,
-            reconstruction_weight: 1.0,
+            reconstruction_weight: 0.01,
         }
     }
 }
