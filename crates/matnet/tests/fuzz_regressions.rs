@@ -43,14 +43,19 @@ fn replay(target: &str, check: fn(&[u8]) -> usize) -> Vec<(PathBuf, Vec<u8>)> {
     } else {
         Vec::new()
     };
+    let mut most = 0;
     for (path, bytes) in corpus.iter().chain(&regressions) {
         // Printed so a failure (a panic, or an abort from the allocator)
         // says which file it was.
         println!("{}: {} bytes", path.display(), bytes.len());
         let peak = check(bytes);
         println!("  peak {peak} bytes");
-        assert!(peak > 0, "the counting allocator is not counting");
+        most = most.max(peak);
     }
+    // Over all the inputs, not per input: the count is process-wide, so a
+    // tiny input rejected at once can show a peak of 0 while another test's
+    // thread frees memory (seen once in CI: a 122-byte PNG).
+    assert!(most > 0, "the counting allocator is not counting");
     corpus
 }
 
