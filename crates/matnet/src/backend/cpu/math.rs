@@ -153,13 +153,8 @@ mod tests {
             f32::MAX,
             f32::MIN,
         ]);
-        let mut state = 0x2545_f491u32;
-        xs.extend((0..20_000).map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            f32::from_bits(state)
-        }));
+        let mut rng = crate::Rng::new(5);
+        xs.extend((0..20_000).map(|_| f32::from_bits(rng.next_u64() as u32)));
         while !xs.len().is_multiple_of(16) {
             xs.push(1.0);
         }

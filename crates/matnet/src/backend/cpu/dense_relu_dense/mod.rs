@@ -300,22 +300,9 @@ impl Lanes {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F.
-            return unsafe { self.run_avx512(net, g, z1, dz1) };
+            return unsafe { avx512::lanes_avx512(self, net, g, z1, dz1) };
         }
         self.run_body(net, g, z1, dz1)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(
-        &mut self,
-        net: &DenseReluDense,
-        g: &Group,
-        z1: &mut [f32],
-        dz1: &mut [f32],
-    ) -> (f64, usize) {
-        // SAFETY: the caller checked AVX-512F.
-        unsafe { avx512::lanes_avx512(self, net, g, z1, dz1) }
     }
 
     fn run_body(
@@ -576,13 +563,8 @@ mod tests {
             return;
         }
         let (h, c) = (10, 10);
-        let mut state = 0x9e37_79b9u32;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
-        };
+        let mut rng = crate::Rng::new(11);
+        let mut next = move || rng.uniform_range(-2.0, 2.0);
         let (w2, b1, b2): (Vec<f32>, Vec<f32>, Vec<f32>) = (
             (0..c * h).map(|_| next()).collect(),
             (0..h).map(|_| next()).collect(),

@@ -43,9 +43,9 @@ pub fn fma_peak_gflops(kernel: GemmKernel, rounds: usize) -> Option<f64> {
 /// panels that stay in L1 (one k block deep, A and B packed, C one tile):
 /// the microkernel's own ceiling, with no packing, cache misses or ragged
 /// edges. A product can approach this figure, not the FMA peak: the tile's
-/// loads share the core with its FMAs (measured on a Sapphire Rapids class
-/// Xeon: 82-89% of the peak for 12×32 and the other AVX-512 tile shapes
-/// tried, in assembly). The best of `rounds` timings of about 0.1 s each;
+/// loads share the core with its FMAs (on a Sapphire Rapids class Xeon no
+/// AVX-512 tile shape's bare k loop passed 89% of the peak, and this tile
+/// as called read 82-84%: `bench/tile_shapes.py`, BENCHMARKS.md). The best of `rounds` timings of about 0.1 s each;
 /// `None` for a kernel this CPU cannot run.
 pub fn tile_ceiling_gflops(kernel: GemmKernel, rounds: usize) -> Option<f64> {
     if !kernel.available() {
