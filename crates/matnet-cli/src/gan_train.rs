@@ -204,6 +204,11 @@ impl Contest for GanContest {
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (epochs, batch_size, real_target) = checked_options(args)?;
+    ensure!(
+        !args.augment && args.shift.is_none() && args.rotate.is_none(),
+        "--augment, --shift and --rotate apply to classifiers and the joint model, not to {}",
+        args.model.name()
+    );
     let a = &args.gan;
 
     let kind: DatasetKind = args.dataset.parse()?;

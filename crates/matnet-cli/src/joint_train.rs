@@ -187,6 +187,7 @@ fn run_name(j: &JointArgs) -> String {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (a, j) = (&args.gan, &args.joint);
     let (epochs, batch_size, real_target) = checked_options(args)?;
+    let augment = crate::train::augment_options(args)?;
     let kind: DatasetKind = args.dataset.parse()?;
     let dir = crate::locate_data(args.data.as_deref(), kind)?;
     let mut train = Dataset::load(&dir, kind, Split::Train)?;
@@ -195,6 +196,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         anyhow::ensure!(limit > 0, "--limit must be at least 1");
         train = train.take(limit.min(train.len()));
     }
+    crate::train::check_shift(&augment, &train)?;
     let config = JointConfig {
         rows: train.rows(),
         cols: train.cols(),
@@ -220,6 +222,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         },
         fake_class_loss: !j.no_fake_class_loss,
         reconstruction_weight: j.rec_weight,
+        // D sees images in [-1, 1]: black is -1.
+        augment: augment.map(|a| a.with_fill(-1.0)),
     };
     let trainer = JointTrainer::new(&model, settings);
     let name = run_name(j);
@@ -231,7 +235,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     println!(
         "training {name} ({} parameters: {}) on {} images of {kind}; {epochs} epochs, batch {batch_size}, \
          {:?} G loss, real target {real_target}, {}, {} D step(s) per G step, \
-         class loss on generated samples: {}, reconstruction weight {}, seed {}",
+         class loss on generated samples: {}, reconstruction weight {}, {}, seed {}",
         model.num_parameters(),
         model.describe(),
         train.len(),
@@ -240,6 +244,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         a.d_steps,
         settings.fake_class_loss,
         settings.reconstruction_weight,
+        augment.map_or("no augmentation".to_string(), |a| format!(
+            "D sees every image moved (shifts up to {} px, rotations up to {}°)",
+            a.max_shift, a.max_rotate_deg
+        )),
         args.seed
     );
 

@@ -221,17 +221,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (0.0..1.0).contains(&dropout),
         "--dropout must be in [0, 1), got {dropout}"
     );
-
-    ensure!(
-        args.augment || (args.shift.is_none() && args.rotate.is_none()),
-        "--shift and --rotate apply only with --augment"
-    );
-    let shift = args.shift.unwrap_or(2);
-    let rotate = args.rotate.unwrap_or(10.0);
-    ensure!(
-        (0.0..=180.0).contains(&rotate),
-        "--rotate must be between 0 and 180 degrees, got {rotate}"
-    );
+    let augment = augment_options(&args)?;
 
     let kind: DatasetKind = args.dataset.parse()?;
     let dir = crate::locate_data(args.data.as_deref(), kind)?;
@@ -252,15 +242,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train = train.take(limit.min(train.len()));
     }
 
-    ensure!(
-        shift < train.rows().min(train.cols()),
-        "--shift must be smaller than the {}×{} images, got {shift}",
-        train.rows(),
-        train.cols()
-    );
-    let augment = args
-        .augment
-        .then(|| Augment::new(shift, rotate).with_fill(r.normalize.table()[0]));
+    check_shift(&augment, &train)?;
+    let augment = augment.map(|a| a.with_fill(r.normalize.table()[0]));
 
     let config = ModelConfig {
         arch: args.model,
@@ -326,8 +309,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.seed
     );
 
-    if augment.is_some() {
-        println!("augmenting training images: shifts up to {shift} px, rotations up to {rotate}°");
+    if let Some(a) = &augment {
+        println!(
+            "augmenting training images: shifts up to {} px, rotations up to {}°",
+            a.max_shift, a.max_rotate_deg
+        );
     }
 
     let full_batch = batch_size >= train.len();
@@ -504,10 +490,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let ckpt = out.join("model.safetensors");
     let mut meta = BTreeMap::new();
     meta.insert("matnet.seed".to_string(), args.seed.to_string());
-    if augment.is_some() {
+    if let Some(a) = &augment {
         meta.insert(
             "matnet.augment".to_string(),
-            format!("shift {shift} px, rotate {rotate} degrees"),
+            format!(
+                "shift {} px, rotate {} degrees",
+                a.max_shift, a.max_rotate_deg
+            ),
         );
     }
     meta.insert(
@@ -523,6 +512,35 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     println!("checkpoint: {}", ckpt.display());
     println!("metrics:    {}", csv.display());
     println!("chart:      {}", png.display());
+    Ok(())
+}
+
+/// The `--augment`, `--shift` and `--rotate` options, checked: the
+/// augmentation (filling with `0.0`), or none.
+pub fn augment_options(args: &TrainArgs) -> anyhow::Result<Option<Augment>> {
+    ensure!(
+        args.augment || (args.shift.is_none() && args.rotate.is_none()),
+        "--shift and --rotate apply only with --augment"
+    );
+    let rotate = args.rotate.unwrap_or(10.0);
+    ensure!(
+        (0.0..=180.0).contains(&rotate),
+        "--rotate must be between 0 and 180 degrees, got {rotate}"
+    );
+    Ok(args
+        .augment
+        .then(|| Augment::new(args.shift.unwrap_or(2), rotate)))
+}
+
+/// Checks that `augment`'s shift is smaller than the training images.
+pub fn check_shift(augment: &Option<Augment>, train: &Dataset) -> anyhow::Result<()> {
+    let shift = augment.map_or(0, |a| a.max_shift);
+    ensure!(
+        shift < train.rows().min(train.cols()),
+        "--shift must be smaller than the {}×{} images, got {shift}",
+        train.rows(),
+        train.cols()
+    );
     Ok(())
 }
 

@@ -228,3 +228,54 @@ fn rec_weight_sets_the_reconstruction_loss_weight() {
         );
     }
 }
+
+/// `--augment` moves every image D sees (real and generated): stated in
+/// the run's first line, changing what both players learn, its shift
+/// checked against the image size; the GANs refuse it.
+#[test]
+fn augment_moves_what_the_discriminator_sees() {
+    let dir = dataset("joint-augment", |_| {});
+    let plain = dir.join("plain");
+    let moved = dir.join("moved");
+    assert!(ok(&train_small(&dir, &plain, &[])).contains("no augmentation,"));
+    let out = ok(&train_small(&dir, &moved, &["--augment"]));
+    assert!(
+        out.contains("D sees every image moved (shifts up to 2 px, rotations up to 10°)"),
+        "{out}"
+    );
+    let weights = |run: &Path, part: &str| {
+        let c = matnet::io::checkpoint::load(&run.join("model.safetensors")).unwrap();
+        c.tensors
+            .into_iter()
+            .filter(|(n, _)| n.contains(part))
+            .map(|(_, t)| t.to_vec())
+            .collect::<Vec<_>>()
+    };
+    for part in ["discriminator", "generator"] {
+        assert!(
+            weights(&plain, part) != weights(&moved, part),
+            "the {part} trained to the same weights with and without --augment"
+        );
+    }
+    let err = fails(&train_small(
+        &dir,
+        &dir.join("bad"),
+        &["--augment", "--shift", "28"],
+    ));
+    assert!(err.contains("--shift must be smaller"), "{err}");
+    let d = dir.to_str().unwrap();
+    let err = fails(&matnet(&[
+        "train",
+        "--model",
+        "dcgan",
+        "--data",
+        d,
+        "--augment",
+        "--epochs",
+        "1",
+    ]));
+    assert!(
+        err.contains("--augment, --shift and --rotate apply to"),
+        "{err}"
+    );
+}

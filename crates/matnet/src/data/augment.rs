@@ -136,12 +136,6 @@ impl ShiftRotate {
             src.len(),
             dst.len()
         );
-        let (sin, cos) = self.angle_deg.to_radians().sin_cos();
-        let (cx, cy) = ((cols as f32 - 1.0) / 2.0, (rows as f32 - 1.0) / 2.0);
-        let (ux, uy) = (cx + self.dx, cy + self.dy);
-        // sx = cos·x − sin·y + ox, sy = sin·x + cos·y + oy.
-        let ox = cx - cos * ux + sin * uy;
-        let oy = cy - sin * ux - cos * uy;
         let (w, h) = (cols as isize, rows as isize);
         let at = |x: isize, y: isize| {
             if (0..w).contains(&x) && (0..h).contains(&y) {
@@ -150,20 +144,130 @@ impl ShiftRotate {
                 fill
             }
         };
-        for (y, row) in dst.chunks_exact_mut(cols).enumerate() {
-            let y = y as f32;
-            let (bx, by) = (ox - sin * y, oy + cos * y);
-            for (x, out) in row.iter_mut().enumerate() {
-                let x = x as f32;
-                let (sx, sy) = (cos * x + bx, sin * x + by);
+        self.for_each_source(rows, cols, |i, (x0, y0), (tx, ty)| {
+            let top = lerp(at(x0, y0), at(x0 + 1, y0), tx);
+            let bottom = lerp(at(x0, y0 + 1), at(x0 + 1, y0 + 1), tx);
+            dst[i] = lerp(top, bottom, ty);
+        });
+    }
+
+    /// Calls `f(i, (x0, y0), (tx, ty))` for every output pixel `i` (row
+    /// major) with the top-left pixel of its bilinear source, which may lie
+    /// outside the image, and the fractions `tx, ty ∈ [0, 1)` toward the
+    /// next column and row. Whole-pixel shifts without rotation give
+    /// fractions of exactly 0.
+    fn for_each_source(
+        &self,
+        rows: usize,
+        cols: usize,
+        mut f: impl FnMut(usize, (isize, isize), (f32, f32)),
+    ) {
+        let (sin, cos) = self.angle_deg.to_radians().sin_cos();
+        let (cx, cy) = ((cols as f32 - 1.0) / 2.0, (rows as f32 - 1.0) / 2.0);
+        let (ux, uy) = (cx + self.dx, cy + self.dy);
+        // sx = cos·x − sin·y + ox, sy = sin·x + cos·y + oy.
+        let ox = cx - cos * ux + sin * uy;
+        let oy = cy - sin * ux - cos * uy;
+        for y in 0..rows {
+            let yf = y as f32;
+            let (bx, by) = (ox - sin * yf, oy + cos * yf);
+            for x in 0..cols {
+                let xf = x as f32;
+                let (sx, sy) = (cos * xf + bx, sin * xf + by);
                 let (fx, fy) = (sx.floor(), sy.floor());
-                let (tx, ty) = (sx - fx, sy - fy);
-                let (x0, y0) = (fx as isize, fy as isize);
-                let top = lerp(at(x0, y0), at(x0 + 1, y0), tx);
-                let bottom = lerp(at(x0, y0 + 1), at(x0 + 1, y0 + 1), tx);
-                *out = lerp(top, bottom, ty);
+                f(y * cols + x, (fx as isize, fy as isize), (sx - fx, sy - fy));
             }
         }
+    }
+}
+
+/// A batch's drawn transforms as a differentiable map (for augmenting what a
+/// GAN's discriminator sees, real and generated alike, in the manner of
+/// DiffAugment, Zhao et al. 2020): each output pixel is the bilinear mix of
+/// four source pixels,
+/// `out = Σ_k w_k ⊙ gather(x ⧺ fill, 1, i_k)`,
+/// where the index tensors `i_k` point at the four neighbours (or at the
+/// appended fill column when a neighbour lies outside the image) and `w_k`
+/// are the bilinear weights. Built from gathers, products and sums, it has
+/// a backward rule: gradients flow through it to whatever produced `x`
+/// (the generator), as the transposed map.
+#[derive(Clone, Debug)]
+pub struct Warp {
+    rows: usize,
+    cols: usize,
+    fill: f32,
+    /// Source indices of the four taps, `[N, rows·cols]` each.
+    index: [Tensor; 4],
+    /// Their bilinear weights, `[N, rows·cols]` each.
+    weight: [Tensor; 4],
+}
+
+impl Augment {
+    /// Draws one transform per image for a batch of `n` images of
+    /// `rows × cols`, in the order [`Augment::apply`] draws them (same seed,
+    /// same transforms), as a differentiable [`Warp`].
+    pub fn draw(&self, n: usize, rows: usize, cols: usize, rng: &mut Rng) -> Warp {
+        let p = rows * cols;
+        let mut index: [Vec<f32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n * p));
+        let mut weight: [Vec<f32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n * p));
+        let (w, h) = (cols as isize, rows as isize);
+        let at = |x: isize, y: isize| {
+            if (0..w).contains(&x) && (0..h).contains(&y) {
+                (y * w + x) as f32
+            } else {
+                p as f32
+            }
+        };
+        for _ in 0..n {
+            self.sample(rng)
+                .for_each_source(rows, cols, |_, (x0, y0), (tx, ty)| {
+                    let taps = [
+                        (at(x0, y0), (1.0 - tx) * (1.0 - ty)),
+                        (at(x0 + 1, y0), tx * (1.0 - ty)),
+                        (at(x0, y0 + 1), (1.0 - tx) * ty),
+                        (at(x0 + 1, y0 + 1), tx * ty),
+                    ];
+                    for (k, (i, wk)) in taps.into_iter().enumerate() {
+                        index[k].push(i);
+                        weight[k].push(wk);
+                    }
+                });
+        }
+        let tensor = |v: Vec<f32>| Tensor::from_vec(v, [n, p]);
+        Warp {
+            rows,
+            cols,
+            fill: self.fill,
+            index: index.map(tensor),
+            weight: weight.map(tensor),
+        }
+    }
+}
+
+impl Warp {
+    /// The batch `x` `[N, rows·cols]` moved by the drawn transforms, with
+    /// `x`'s gradient recorded.
+    ///
+    /// # Panics
+    /// When `x` is not `[N, rows·cols]` for the batch size the warp was
+    /// drawn for.
+    pub fn apply(&self, x: &Tensor) -> Tensor {
+        let n = self.index[0].dims()[0];
+        assert!(
+            x.dims() == [n, self.rows * self.cols],
+            "Warp::apply: input {:?} is not [{n}, {}] ({}×{} images)",
+            x.shape(),
+            self.rows * self.cols,
+            self.rows,
+            self.cols
+        );
+        let dev = x.device();
+        let padded = Tensor::cat(&[x.clone(), Tensor::full_on([n, 1], self.fill, dev)], 1);
+        let tap = |k: usize| {
+            let i = self.index[k].to_device(dev);
+            padded.gather(1, &i).mul(&self.weight[k].to_device(dev))
+        };
+        tap(0).add(&tap(1)).add(&tap(2)).add(&tap(3))
     }
 }
 
@@ -350,6 +454,47 @@ mod tests {
                     assert!(lo <= v && v <= hi, "{v} outside [{lo}, {hi}] for {t:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_differentiable_warp_matches_apply_and_its_gradient_is_the_transpose() {
+        let (n, rows, cols) = (6, 28, 28);
+        let p = rows * cols;
+        let mut data = Rng::new(4);
+        let x: Vec<f32> = (0..n * p).map(|_| data.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::from_vec(x, [n, p]);
+        for aug in [Augment::new(2, 10.0), Augment::new(3, 0.0)] {
+            let aug = aug.with_fill(-1.0);
+            // Same seed, same transforms as the resampling of `apply`.
+            let want = aug.apply(&x, rows, cols, &mut Rng::new(11)).to_vec();
+            let warp = aug.draw(n, rows, cols, &mut Rng::new(11));
+            let got = warp.apply(&x).to_vec();
+            let diff = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff < 1e-5, "{aug:?}: max |diff| {diff}");
+            // Whole-pixel shifts move values unchanged.
+            if aug.max_rotate_deg == 0.0 {
+                assert_eq!(want, got);
+            }
+            // The map is affine in x: out = A·x + b·fill. Its gradient for
+            // an output gradient y is Aᵀ·y, so <A·x, y> = <x, Aᵀ·y>.
+            let y: Vec<f32> = (0..n * p).map(|_| data.uniform_range(-1.0, 1.0)).collect();
+            let y = Tensor::from_vec(y, [n, p]);
+            let xv = x.clone().requires_grad();
+            let grads = warp.apply(&xv).mul(&y).sum_all().backward();
+            let g = grads.get(&xv).expect("a gradient reaches x");
+            let zero = Tensor::zeros([n, p]);
+            let ax = warp.apply(&x).sub(&warp.apply(&zero));
+            let lhs = ax.mul(&y).sum_all().item();
+            let rhs = x.mul(g).sum_all().item();
+            assert!(
+                (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
+                "{aug:?}: <Ax, y> {lhs} against <x, Aᵀy> {rhs}"
+            );
         }
     }
 }

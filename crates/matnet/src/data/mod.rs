@@ -30,7 +30,7 @@ pub mod location;
 pub mod mnist;
 pub mod png;
 
-pub use augment::{Augment, ShiftRotate};
+pub use augment::{Augment, ShiftRotate, Warp};
 pub use checksum::{MNIST_FILES, md5_file, verify_mnist};
 #[cfg(feature = "download")]
 pub use download::{

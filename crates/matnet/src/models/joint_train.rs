@@ -14,7 +14,17 @@
 //!
 //! `fake_class_loss: false` drops both `CE(k(x̃), c)` terms (the ablation
 //! "no class head on generated samples").
+//!
+//! With `augment`, every image `D` sees in training, real or generated, in
+//! either step, first goes through a random shift and rotation drawn afresh
+//! per image ([`Augment::draw`]), differentiably, so `G`'s gradient passes
+//! through it (DiffAugment, Zhao et al. 2020). `D` then learns its class
+//! head on moved digits, as a classifier trained with `--augment` does,
+//! while the game still pulls `G` toward the unmoved digits: a sample and a
+//! real image that differ would still differ after the same kind of move.
+//! The generator step reuses the moves drawn for its samples' `D` step.
 
+use crate::data::{Augment, Warp};
 use crate::nn::Module;
 use crate::nn::loss::{accuracy, cross_entropy};
 use crate::optim::{Adam, Optimizer};
@@ -33,6 +43,9 @@ pub struct JointTraining {
     pub fake_class_loss: bool,
     /// Weight `λ` of the reconstruction loss in `G`'s objective.
     pub reconstruction_weight: f32,
+    /// Random shifts and rotations of every image `D` sees in training
+    /// (real and generated), or none.
+    pub augment: Option<Augment>,
 }
 
 impl Default for JointTraining {
@@ -44,6 +57,7 @@ impl Default for JointTraining {
             gan: GanTraining::default(),
             fake_class_loss: true,
             reconstruction_weight: 0.01,
+            augment: None,
         }
     }
 }
@@ -65,6 +79,8 @@ pub struct JointDStep {
     pub fake: Tensor,
     /// The classes `c` it was asked for `[N]`.
     pub labels: Tensor,
+    /// The moves `D` saw `fake` through, with `augment`.
+    pub warp: Option<Warp>,
 }
 
 /// What one generator step measured.
@@ -119,9 +135,12 @@ impl JointTrainer {
     ) -> Result<JointDStep> {
         let n = real.dims()[0];
         let fake = model.generate(&model.noise(n, rng), labels);
+        let (rows, cols) = (model.config.rows, model.config.cols);
+        let mut draw = || self.settings.augment.map(|a| a.draw(n, rows, cols, rng));
+        let (real_warp, warp) = (draw(), draw());
         let d = &model.discriminator;
-        let (s_real, k_real) = d.forward_both(real);
-        let (s_fake, k_fake) = d.forward_both(&fake.detach());
+        let (s_real, k_real) = d.forward_both(&seen(&real_warp, real));
+        let (s_fake, k_fake) = d.forward_both(&seen(&warp, &fake.detach()));
         let mut loss = discriminator_loss(&s_real, &s_fake, self.settings.gan.real_target)
             .add(&cross_entropy(&k_real, labels));
         if self.settings.fake_class_loss {
@@ -139,6 +158,7 @@ impl JointTrainer {
             fake_accuracy,
             fake,
             labels: labels.clone(),
+            warp,
         })
     }
 
@@ -146,7 +166,9 @@ impl JointTrainer {
     /// flows back through `D` (whose gradients are not computed) into `G`,
     /// and the reconstruction loss into `G` and `E`; only they move.
     pub fn g_step(&mut self, model: &Joint, d_step: &JointDStep) -> Result<JointGStep> {
-        let (s, k) = model.discriminator.forward_both(&d_step.fake);
+        let (s, k) = model
+            .discriminator
+            .forward_both(&seen(&d_step.warp, &d_step.fake));
         let mut loss = generator_loss(&s, self.settings.gan.g_loss);
         if self.settings.fake_class_loss {
             loss = loss.add(&cross_entropy(&k, &d_step.labels));
@@ -166,4 +188,9 @@ impl JointTrainer {
             reconstructed,
         })
     }
+}
+
+/// `x` as `D` sees it: moved by `warp`, or as it is.
+fn seen(warp: &Option<Warp>, x: &Tensor) -> Tensor {
+    warp.as_ref().map_or_else(|| x.clone(), |w| w.apply(x))
 }
