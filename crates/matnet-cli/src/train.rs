@@ -120,7 +120,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Augment training images with a random shift and rotation each time
-    /// they are used (validation and test images are never changed).
+    /// they are used (validation and test images are never changed); joint:
+    /// every image D sees in training, real and generated, differentiably.
     #[arg(long)]
     pub augment: bool,
     /// With --augment: largest shift in pixels along each axis [default: 2].

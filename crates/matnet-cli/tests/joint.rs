@@ -188,6 +188,17 @@ fn ablation_flags_remove_their_parts() {
     );
 }
 
+/// The values of every tensor of the run's checkpoint whose name contains
+/// `part`.
+fn weights(run: &Path, part: &str) -> Vec<Vec<f32>> {
+    let c = matnet::io::checkpoint::load(&run.join("model.safetensors")).unwrap();
+    c.tensors
+        .into_iter()
+        .filter(|(n, _)| n.contains(part))
+        .map(|(_, t)| t.to_vec())
+        .collect()
+}
+
 /// `--rec-weight` sets λ, the reconstruction loss's weight in G's
 /// objective: stated in the run's first line, changing the trained weights,
 /// and refused when negative or not a number.
@@ -208,16 +219,8 @@ fn rec_weight_sets_the_reconstruction_loss_weight() {
     assert!(ok(&out).contains("reconstruction weight 1,"));
     let (out, tenth) = train("tenth", "0.1");
     assert!(ok(&out).contains("reconstruction weight 0.1,"));
-    let weights = |run: &Path| {
-        let c = matnet::io::checkpoint::load(&run.join("model.safetensors")).unwrap();
-        c.tensors
-            .into_iter()
-            .filter(|(n, _)| n.contains("generator"))
-            .map(|(_, t)| t.to_vec())
-            .collect::<Vec<_>>()
-    };
     assert!(
-        weights(&one) != weights(&tenth),
+        weights(&one, "generator") != weights(&tenth, "generator"),
         "the generator trained to the same weights with λ = 1 and λ = 0.1"
     );
     for bad in ["-1", "NaN"] {
@@ -243,14 +246,6 @@ fn augment_moves_what_the_discriminator_sees() {
         out.contains("D sees every image moved (shifts up to 2 px, rotations up to 10°)"),
         "{out}"
     );
-    let weights = |run: &Path, part: &str| {
-        let c = matnet::io::checkpoint::load(&run.join("model.safetensors")).unwrap();
-        c.tensors
-            .into_iter()
-            .filter(|(n, _)| n.contains(part))
-            .map(|(_, t)| t.to_vec())
-            .collect::<Vec<_>>()
-    };
     for part in ["discriminator", "generator"] {
         assert!(
             weights(&plain, part) != weights(&moved, part),
