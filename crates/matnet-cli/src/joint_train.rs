@@ -245,8 +245,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         settings.fake_class_loss,
         settings.reconstruction_weight,
         augment.map_or("no augmentation".to_string(), |a| format!(
-            "D sees every image moved (shifts up to {} px, rotations up to {}°)",
-            a.max_shift, a.max_rotate_deg
+            "D sees every image moved ({a})"
         )),
         args.seed
     );

@@ -311,10 +311,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
 
     if let Some(a) = &augment {
-        println!(
-            "augmenting training images: shifts up to {} px, rotations up to {}°",
-            a.max_shift, a.max_rotate_deg
-        );
+        println!("augmenting training images: {a}");
     }
 
     let full_batch = batch_size >= train.len();

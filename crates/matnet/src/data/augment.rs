@@ -102,6 +102,17 @@ impl Augment {
     }
 }
 
+/// `shifts up to 2 px, rotations up to 10°`: what a run's first lines say.
+impl std::fmt::Display for Augment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "shifts up to {} px, rotations up to {}°",
+            self.max_shift, self.max_rotate_deg
+        )
+    }
+}
+
 /// One image's transform: a rotation by `angle_deg` about the image centre,
 /// counter-clockwise as displayed (rows running down), then a shift by
 /// `(dx, dy)` pixels (right and down).
@@ -136,14 +147,7 @@ impl ShiftRotate {
             src.len(),
             dst.len()
         );
-        let (w, h) = (cols as isize, rows as isize);
-        let at = |x: isize, y: isize| {
-            if (0..w).contains(&x) && (0..h).contains(&y) {
-                src[(y * w + x) as usize]
-            } else {
-                fill
-            }
-        };
+        let at = |x, y| inside(x, y, rows, cols).map_or(fill, |i| src[i]);
         self.for_each_source(rows, cols, |i, (x0, y0), (tx, ty)| {
             let top = lerp(at(x0, y0), at(x0 + 1, y0), tx);
             let bottom = lerp(at(x0, y0 + 1), at(x0 + 1, y0 + 1), tx);
@@ -210,14 +214,8 @@ impl Augment {
         let p = rows * cols;
         let mut index: [Vec<f32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n * p));
         let mut weight: [Vec<f32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n * p));
-        let (w, h) = (cols as isize, rows as isize);
-        let at = |x: isize, y: isize| {
-            if (0..w).contains(&x) && (0..h).contains(&y) {
-                (y * w + x) as f32
-            } else {
-                p as f32
-            }
-        };
+        // Outside the image: the fill column appended at index `p`.
+        let at = |x, y| inside(x, y, rows, cols).unwrap_or(p) as f32;
         for _ in 0..n {
             self.sample(rng)
                 .for_each_source(rows, cols, |_, (x0, y0), (tx, ty)| {
@@ -269,6 +267,13 @@ impl Warp {
         };
         tap(0).add(&tap(1)).add(&tap(2)).add(&tap(3))
     }
+}
+
+/// The row-major index of pixel `(x, y)` of a `rows × cols` image, or
+/// `None` when it lies outside.
+fn inside(x: isize, y: isize, rows: usize, cols: usize) -> Option<usize> {
+    let (x, y) = (usize::try_from(x).ok()?, usize::try_from(y).ok()?);
+    (x < cols && y < rows).then(|| y * cols + x)
 }
 
 /// `a + t·(b − a)` for `t ∈ [0, 1)`, clamped to `[min(a, b), max(a, b)]`
