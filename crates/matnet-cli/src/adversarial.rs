@@ -49,8 +49,9 @@ pub trait Contest {
         labels: &Tensor,
         noise: &mut Rng,
     ) -> matnet::Result<Self::Means>;
-    /// One generator step against the last discriminator step.
-    fn g_step(&mut self) -> matnet::Result<Self::Means>;
+    /// Generator step number `step` (from 0, over the whole run, resumed
+    /// runs included) against the last discriminator step.
+    fn g_step(&mut self, step: usize) -> matnet::Result<Self::Means>;
     /// The discriminator and generator steps counted in `m`.
     fn steps(m: &Self::Means) -> (usize, usize);
     /// The progress bar's message.
@@ -210,7 +211,7 @@ pub fn train<C: Contest>(
             window += d;
             d_count += 1;
             if d_count.is_multiple_of(a.d_steps) {
-                let g = c.g_step().map_err(diverged)?;
+                let g = c.g_step(g_count).map_err(diverged)?;
                 means += g;
                 window += g;
                 g_count += 1;

@@ -163,7 +163,7 @@ impl Contest for GanContest {
         Ok(m)
     }
 
-    fn g_step(&mut self) -> matnet::Result<Means> {
+    fn g_step(&mut self, _step: usize) -> matnet::Result<Means> {
         let ds = self.last.as_ref().expect("a D step precedes every G step");
         Ok(Means::g_step(self.trainer.g_step(&self.gan, ds)?))
     }

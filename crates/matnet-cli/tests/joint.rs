@@ -212,13 +212,13 @@ fn rec_weight_sets_the_reconstruction_loss_weight() {
     };
     let out = train_small(&dir, &dir.join("default"), &[]);
     assert!(
-        ok(&out).contains("reconstruction weight 0.01,"),
-        "the default λ"
+        ok(&out).contains("reconstruction weight 0.01 every 4 G steps,"),
+        "the default λ and schedule"
     );
     let (out, one) = train("one", "1");
-    assert!(ok(&out).contains("reconstruction weight 1,"));
+    assert!(ok(&out).contains("reconstruction weight 1 every 4 G steps,"));
     let (out, tenth) = train("tenth", "0.1");
-    assert!(ok(&out).contains("reconstruction weight 0.1,"));
+    assert!(ok(&out).contains("reconstruction weight 0.1 every 4 G steps,"));
     assert!(
         weights(&one, "generator") != weights(&tenth, "generator"),
         "the generator trained to the same weights with λ = 1 and λ = 0.1"
@@ -230,6 +230,28 @@ fn rec_weight_sets_the_reconstruction_loss_weight() {
             "{bad}: {err}"
         );
     }
+}
+
+/// `--rec-every N` runs the reconstruction term on every N-th G step: stated
+/// in the run's first line, changing the trained weights (two G steps: on
+/// both against on the first only), refused at 0.
+#[test]
+fn rec_every_sets_how_often_the_reconstruction_term_runs() {
+    let dir = dataset("joint-rec-every", |_| {});
+    let train = |tag: &str, every: &str| {
+        let run = dir.join(tag);
+        (train_small(&dir, &run, &["--rec-every", every]), run)
+    };
+    let (out, each) = train("each", "1");
+    assert!(ok(&out).contains("reconstruction weight 0.01 every G step,"));
+    let (out, second) = train("second", "2");
+    assert!(ok(&out).contains("reconstruction weight 0.01 every 2 G steps,"));
+    assert!(
+        weights(&each, "generator") != weights(&second, "generator"),
+        "the generator trained to the same weights with --rec-every 1 and 2"
+    );
+    let err = fails(&train("zero", "0").0);
+    assert!(err.contains("--rec-every must be at least 1"), "{err}");
 }
 
 /// `--augment` moves every image D sees (real and generated): stated in

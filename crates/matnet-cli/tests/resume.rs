@@ -222,7 +222,17 @@ fn killed_or_interrupted_runs_resume_bit_identical() {
         ),
         (
             "joint",
-            &["--model", "joint", "--epochs", "2", "--limit", "192"],
+            // --augment: the moves are drawn from the saved noise stream;
+            // 6 G steps: the lazy reconstruction term runs on steps 0 and 4.
+            &[
+                "--model",
+                "joint",
+                "--epochs",
+                "2",
+                "--limit",
+                "192",
+                "--augment",
+            ],
         ),
     ];
     for (name, base) in models {

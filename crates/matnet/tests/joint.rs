@@ -251,7 +251,7 @@ fn each_step_moves_only_its_own_players() {
     assert_eq!(values(&part(&m, "encoder.")), e0);
 
     let d1 = values(&part(&m, "discriminator."));
-    let gs = t.g_step(&m, &ds).unwrap();
+    let gs = t.g_step(&m, &ds, 0).unwrap();
     assert!(gs.loss.is_finite());
     assert_eq!(values(&part(&m, "discriminator.")), d1);
     assert_ne!(values(&part(&m, "generator.")), g0);
@@ -259,6 +259,54 @@ fn each_step_moves_only_its_own_players() {
         assert!(gs.reconstruction.is_some());
         assert_ne!(values(&part(&m, "encoder.")), e0);
     }
+}
+
+/// The lazy reconstruction term: on step 0 of `every = 3` it runs with
+/// weight `3·λ` (the G loss exceeds that of `every = 1`, same model and
+/// batch, by exactly `2·λ·rec`); on steps 1 and 2 it does not run and the
+/// encoder, which only that term reaches, stays where it was.
+#[test]
+fn the_reconstruction_term_runs_on_every_kth_g_step_with_k_times_the_weight() {
+    let n = 16;
+    let lazy = |every| JointTraining {
+        reconstruction_weight: 0.5,
+        reconstruction_every: every,
+        ..JointTraining::default()
+    };
+    let run = |seed, every, g_step| {
+        let m = Joint::new(tiny(), seed).unwrap();
+        let mut t = JointTrainer::new(&m, lazy(every));
+        let mut rng = Rng::new(6);
+        let real = Tensor::rand_uniform([n, 64], -1.0, 1.0, &mut rng);
+        let ds = t.d_step(&m, &real, &labels(n, 3), &mut rng).unwrap();
+        let e0 = values(&part(&m, "encoder."));
+        let g = t.g_step(&m, &ds, g_step).unwrap();
+        (g, e0 == values(&part(&m, "encoder.")))
+    };
+    // A model whose D judges some of its samples fake after one step.
+    let seed = (0..64)
+        .find(|&s| run(s, 1, 0).0.reconstructed > 0)
+        .expect("some seed's D judges a sample fake");
+    let step = |every, g_step| run(seed, every, g_step);
+    let (every_step, _) = step(1, 0);
+    let rec = every_step.reconstruction.unwrap();
+    assert!(rec > 0.0);
+    let (first, encoder_still) = step(3, 0);
+    assert_eq!(first.reconstruction, Some(rec));
+    assert_eq!(first.reconstructed, every_step.reconstructed);
+    assert!(!encoder_still);
+    let extra = first.loss - every_step.loss;
+    assert!(
+        (extra - 2.0 * 0.5 * rec).abs() < 1e-5 * (1.0 + rec),
+        "{extra} vs {rec}"
+    );
+    for g_step in [1, 2, 4, 5] {
+        let (skipped, encoder_still) = step(3, g_step);
+        assert_eq!((skipped.reconstruction, skipped.reconstructed), (None, 0));
+        assert!(encoder_still, "step {g_step} moved the encoder");
+        assert!((every_step.loss - skipped.loss - 0.5 * rec).abs() < 1e-5 * (1.0 + rec));
+    }
+    assert_eq!(step(3, 6).0.reconstruction, Some(rec));
 }
 
 #[test]

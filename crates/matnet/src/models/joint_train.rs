@@ -43,6 +43,9 @@ pub struct JointTraining {
     pub fake_class_loss: bool,
     /// Weight `λ` of the reconstruction loss in `G`'s objective.
     pub reconstruction_weight: f32,
+    /// The reconstruction term runs on generator steps `0, k, 2k, …` only,
+    /// weighted `k·λ` (lazy regularisation); `1` runs it on every step.
+    pub reconstruction_every: usize,
     /// Random shifts and rotations of every image `D` sees in training
     /// (real and generated), or none.
     pub augment: Option<Augment>,
@@ -51,12 +54,13 @@ pub struct JointTraining {
 impl Default for JointTraining {
     /// [`GanTraining::default`], class losses on generated samples, `λ = 0.01`
     /// (at `λ = 1` the reconstruction loss blurs `G`: the README's joint
-    /// model section has the measurements).
+    /// model section has the measurements) on every 4th generator step.
     fn default() -> Self {
         JointTraining {
             gan: GanTraining::default(),
             fake_class_loss: true,
             reconstruction_weight: 0.01,
+            reconstruction_every: 4,
             augment: None,
         }
     }
@@ -162,10 +166,17 @@ impl JointTrainer {
         })
     }
 
-    /// One generator step on the samples of a discriminator step: the loss
-    /// flows back through `D` (whose gradients are not computed) into `G`,
-    /// and the reconstruction loss into `G` and `E`; only they move.
-    pub fn g_step(&mut self, model: &Joint, d_step: &JointDStep) -> Result<JointGStep> {
+    /// Generator step number `step` (counted from 0 over the whole run) on
+    /// the samples of a discriminator step: the loss flows back through `D`
+    /// (whose gradients are not computed) into `G`, and, on the steps the
+    /// lazy reconstruction term runs, the reconstruction loss into `G` and
+    /// `E`; only they move.
+    pub fn g_step(
+        &mut self,
+        model: &Joint,
+        d_step: &JointDStep,
+        step: usize,
+    ) -> Result<JointGStep> {
         let (s, k) = model
             .discriminator
             .forward_both(&seen(&d_step.warp, &d_step.fake));
@@ -173,10 +184,15 @@ impl JointTrainer {
         if self.settings.fake_class_loss {
             loss = loss.add(&cross_entropy(&k, &d_step.labels));
         }
-        let rec = model.reconstruction(&d_step.fake, &d_step.labels, &s.detach());
+        let every = self.settings.reconstruction_every.max(1);
+        let rec = step
+            .is_multiple_of(every)
+            .then(|| model.reconstruction(&d_step.fake, &d_step.labels, &s.detach()))
+            .flatten();
         let (reconstruction, reconstructed) = match &rec {
             Some(r) => {
-                loss = loss.add(&r.loss.mul_scalar(self.settings.reconstruction_weight));
+                let weight = self.settings.reconstruction_weight * every as f32;
+                loss = loss.add(&r.loss.mul_scalar(weight));
                 (Some(r.loss.item()), r.samples)
             }
             None => (None, 0),
