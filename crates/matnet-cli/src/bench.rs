@@ -466,13 +466,13 @@ fn bench_conv(json: bool) -> anyhow::Result<serde_json::Value> {
         let flops = 2.0 * (n * o * s.col_rows() * s.col_len()) as f64;
         let g = |secs: f64| flops / secs / 1e9;
         let fwd = g(time_it(|| {
-            std::hint::black_box(conv::conv2d_forward(&x, &wt, &s));
+            std::hint::black_box(conv::conv2d_forward(&x, &wt, None, &s));
         }));
         let gx = g(time_it(|| {
             std::hint::black_box(conv::conv2d_backward_data(&gy, &wt, &s));
         }));
         let gw = g(time_it(|| {
-            std::hint::black_box(conv::conv2d_backward_weight(&x, &gy, &s));
+            std::hint::black_box(conv::conv2d_backward_weight(&x, &gy, &s, false));
         }));
         if !json {
             println!(

@@ -125,6 +125,14 @@ fn forward_line(names: &HashMap<TensorId, String>, e: &OpEvent, o: &str) -> (Str
         OpKind::Softmax | OpKind::LogSoftmax => {
             (format!("{o} = {op}({a}) along each row"), 5.0 * numel)
         }
+        OpKind::Conv2d if e.inputs.len() == 3 => (
+            format!(
+                "{o} = {} · im2col({a}) + {} per channel, one image at a time",
+                b(),
+                arg(names, e, 2)
+            ),
+            conv_flops(e, false) + numel,
+        ),
         OpKind::Conv2d => (
             format!("{o} = {} · im2col({a}), one image at a time", b()),
             conv_flops(e, false),
@@ -225,9 +233,13 @@ fn backward_part(
                 format!("{gk} = col2im(Wᵀ · {g}) (conv_transpose2d)"),
                 conv_flops(e, false),
             ),
-            _ => (
+            1 => (
                 format!("{gk} = Σ_images {g} · im2col(x)ᵀ"),
                 conv_flops(e, false),
+            ),
+            _ => (
+                format!("{gk} = Σ_images,pixels {g} (in the weight gradient's pass)"),
+                numel,
             ),
         },
         OpKind::ConvTranspose2d => match k {

@@ -88,24 +88,29 @@ fn conv_is_counted_as_its_gemm() {
     let (rows, out) = explain("lenet");
     let conv = rows_of(&rows, "conv2d");
     assert_eq!(conv.len(), 4, "{out}");
-    // Forward: 2·(N·C_out·H·W)·(C_in·kh·kw) = 2·(2·6·28·28)·25 and 2·(2·16·10·10)·150.
+    // Forward: 2·(N·C_out·H·W)·(C_in·kh·kw) = 2·(2·6·28·28)·25 and
+    // 2·(2·16·10·10)·150, plus one add per output for the bias (9,408 and
+    // 3,200), which rides in the same op.
     assert!(
         conv[0]
             .text
-            .contains("= 1.weight[6×1×5×5] · im2col(X[2×1×28×28])")
+            .contains("= 1.weight[6×1×5×5] · im2col(X[2×1×28×28]) + 1.bias[6] per channel"),
+        "{out}"
     );
-    assert_eq!(conv[0].flops, "470.4k");
-    assert_eq!(conv[1].flops, "960.0k");
-    // Backward of the second: grad_x and grad_W, one GEMM's worth each.
+    assert_eq!(conv[0].flops, "479.8k");
+    assert_eq!(conv[1].flops, "963.2k");
+    // Backward of the second: grad_x and grad_W, one GEMM's worth each,
+    // and grad_b from the weight gradient's pass.
     assert!(
         conv[2]
             .text
             .contains("(conv_transpose2d); grad_4.weight = Σ_images")
     );
+    assert!(conv[2].text.contains("; grad_4.bias = Σ_images,pixels"));
     assert_eq!(conv[2].flops, "1.9M");
     // The first convolution's input needs no gradient.
     assert!(conv[3].text.starts_with("grad_1.weight = Σ_images"));
-    assert_eq!(conv[3].flops, "470.4k");
+    assert_eq!(conv[3].flops, "479.8k");
 }
 
 #[test]

@@ -448,6 +448,22 @@ fn conv_and_transpose(
             out
         },
     );
+    // With a bias: added in the forward product's pass, its gradient taken
+    // in the weight gradient's.
+    let b = g.strided(&[o]);
+    d.check(
+        &["conv2d", "conv_transpose2d", "conv2d_weight_grad"],
+        &format!("conv2d {p:?} kernel {k:?} with bias"),
+        &[x.clone(), wt.clone(), b],
+        SUM,
+        |x| {
+            let v = vars(x);
+            let y = v[0].conv2d(&v[1], Some(&v[2]), p);
+            let mut out = grads(&y, &v);
+            out.push(y);
+            out
+        },
+    );
     // The transposed convolution as an op of its own: weight [C_in, C_out/g, kh, kw].
     let wt = g.strided(&[c, og, k.0, k.1]);
     let tp = Conv2dParams {

@@ -355,3 +355,35 @@ for_each_backend! {
         );
     }
 }
+
+/// The bias rides in the convolution's own passes (added to each image's
+/// block after its product, its gradient summed per image after the weight
+/// gradient's product) and gives the bits of a separate broadcast add and
+/// of summing the output gradient over images and pixels, for one image
+/// per product (24×24 maps), chunks of images (4×4 maps) and groups.
+#[test]
+fn the_fused_bias_gives_the_bits_of_a_separate_add_and_sum() {
+    let grouped = Conv2dParams {
+        groups: 2,
+        padding: (1, 1),
+        ..Default::default()
+    };
+    for (x_shape, w_shape, p) in [
+        ([5, 3, 26, 26], [8, 3, 3, 3], Conv2dParams::default()),
+        ([9, 4, 6, 6], [6, 4, 3, 3], Conv2dParams::default()),
+        ([3, 4, 7, 7], [6, 2, 3, 3], grouped),
+    ] {
+        let o = w_shape[0];
+        let (x, w) = (randn(&x_shape, 1), randn(&w_shape, 2));
+        let b = randn(&[o], 3).requires_grad();
+        let fused = x.conv2d(&w, Some(&b), p);
+        let separate = x.conv2d(&w, None, p).add(&b.reshape([1, o, 1, 1]));
+        assert_eq!(fused.to_vec(), separate.to_vec(), "{x_shape:?}");
+        let r = randn(fused.dims(), 4);
+        let gb = fused.mul(&r).sum_all().backward();
+        let want = r
+            .sum_to(&matnet::shape::Shape::new([1, o, 1, 1]))
+            .reshape([o]);
+        assert_eq!(gb.get(&b).unwrap().to_vec(), want.to_vec(), "{x_shape:?}");
+    }
+}

@@ -255,13 +255,24 @@ fn input_grads(
         Op::Col2im(_, geom) => vec![Some(g.im2col(*geom))],
         // conv2d and conv_transpose2d are each other's input gradient; the
         // weight gradient correlates the input with the output gradient.
-        Op::Conv2d(x, w, s) => vec![
-            needs(x).then(|| g.conv_transpose2d_op(w, *s)),
-            needs(w).then(|| conv2d_weight_grad(x, g, s)),
-        ],
+        // The bias gradient comes from the weight gradient's pass over g.
+        Op::Conv2d(x, w, b, s) => {
+            let bias = b.as_ref().is_some_and(needs);
+            let (gw, gb) = if needs(w) || bias {
+                let (gw, gb) = conv2d_weight_grad(x, g, s, bias);
+                (needs(w).then_some(gw), gb)
+            } else {
+                (None, None)
+            };
+            let mut grads = vec![needs(x).then(|| g.conv_transpose2d_op(w, *s)), gw];
+            if b.is_some() {
+                grads.push(gb);
+            }
+            grads
+        }
         Op::ConvTranspose2d(x, w, s) => vec![
-            needs(x).then(|| g.conv2d_op(w, *s)),
-            needs(w).then(|| conv2d_weight_grad(g, x, s)),
+            needs(x).then(|| g.conv2d_op(w, None, *s)),
+            needs(w).then(|| conv2d_weight_grad(g, x, s, false).0),
         ],
         Op::LstmCell(gates, c) => {
             let (ga, gc) = lstm_cell_grads(gates, c, g);

@@ -87,8 +87,8 @@ pub enum Op {
     Im2col(Tensor, ConvGeom),
     /// Columns folded back into images (overlaps summed).
     Col2im(Tensor, ConvGeom),
-    /// 2-D convolution without bias (input, weight).
-    Conv2d(Tensor, Tensor, ConvShape),
+    /// 2-D convolution (input, weight, bias `[O]` if any).
+    Conv2d(Tensor, Tensor, Option<Tensor>, ConvShape),
     /// Transposed convolution without bias (input, weight): the adjoint of
     /// `Conv2d` with that shape.
     ConvTranspose2d(Tensor, Tensor, ConvShape),
@@ -109,10 +109,10 @@ impl Op {
         match self {
             Op::Binary(a, b, _)
             | Op::Matmul(a, b)
-            | Op::Conv2d(a, b, _)
             | Op::ConvTranspose2d(a, b, _)
             | Op::LstmCell(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
+            Op::Conv2d(x, w, b, _) => [x, w].into_iter().chain(b).collect(),
             Op::Unary(x, _)
             | Op::Affine(x, _, _)
             | Op::Powf(x, _)

@@ -154,15 +154,26 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
 
     // ----- convolution ------------------------------------------------------
 
-    /// `[N, C, H, W] ⋆ [O, C/groups, kh, kw] -> [N, O, OH, OW]` (no bias).
-    fn conv2d(x: View<'_, Self>, w: View<'_, Self>, s: &ConvShape) -> Self;
+    /// `[N, C, H, W] ⋆ [O, C/groups, kh, kw] (+ bias [O]) -> [N, O, OH, OW]`.
+    fn conv2d(
+        x: View<'_, Self>,
+        w: View<'_, Self>,
+        bias: Option<View<'_, Self>>,
+        s: &ConvShape,
+    ) -> Self;
 
     /// The adjoint of `conv2d` in its input: `[N, O, OH, OW] -> [N, C, H, W]`.
     fn conv_transpose2d(gy: View<'_, Self>, w: View<'_, Self>, s: &ConvShape) -> Self;
 
     /// The weight gradient of `conv2d`: `Σ_i gy[i] · cols(x[i])ᵀ`,
-    /// `[O, C/groups, kh, kw]`.
-    fn conv2d_weight_grad(x: View<'_, Self>, gy: View<'_, Self>, s: &ConvShape) -> Self;
+    /// `[O, C/groups, kh, kw]`, and with `bias` the bias gradient too:
+    /// `gy` summed over images and pixels, `[O]`.
+    fn conv2d_weight_grad(
+        x: View<'_, Self>,
+        gy: View<'_, Self>,
+        s: &ConvShape,
+        bias: bool,
+    ) -> (Self, Option<Self>);
 
     /// `[N, C, H, W] -> [N, C·kh·kw, OH·OW]` (zero padding).
     fn im2col(x: View<'_, Self>, g: &ConvGeom) -> Self;
@@ -412,8 +423,18 @@ impl Storage {
         dispatch!("index_add"; x (x, i, src); (); B, wrap => wrap(B::index_add(x, dim, i, src)))
     }
 
-    pub(crate) fn conv2d(x: View<'_, Storage>, w: View<'_, Storage>, s: &ConvShape) -> Storage {
-        dispatch!("conv2d"; x (x, w); (); B, wrap => wrap(B::conv2d(x, w, s)))
+    pub(crate) fn conv2d(
+        x: View<'_, Storage>,
+        w: View<'_, Storage>,
+        bias: Option<View<'_, Storage>>,
+        s: &ConvShape,
+    ) -> Storage {
+        match bias {
+            None => dispatch!("conv2d"; x (x, w); (); B, wrap => wrap(B::conv2d(x, w, None, s))),
+            Some(b) => {
+                dispatch!("conv2d"; x (x, w, b); (); B, wrap => wrap(B::conv2d(x, w, Some(b), s)))
+            }
+        }
     }
 
     pub(crate) fn conv_transpose2d(
@@ -428,8 +449,12 @@ impl Storage {
         x: View<'_, Storage>,
         gy: View<'_, Storage>,
         s: &ConvShape,
-    ) -> Storage {
-        dispatch!("conv2d_weight_grad"; x (x, gy); (); B, wrap => wrap(B::conv2d_weight_grad(x, gy, s)))
+        bias: bool,
+    ) -> (Storage, Option<Storage>) {
+        dispatch!("conv2d_weight_grad"; x (x, gy); (); B, wrap => {
+            let (gw, gb) = B::conv2d_weight_grad(x, gy, s, bias);
+            (wrap(gw), gb.map(wrap))
+        })
     }
 
     pub(crate) fn im2col(x: View<'_, Storage>, g: &ConvGeom) -> Storage {

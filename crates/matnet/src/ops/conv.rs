@@ -78,7 +78,14 @@ impl Tensor {
             groups,
             geom,
         };
-        add_channel_bias(self.conv2d_op(weight, s), bias)
+        if let Some(b) = bias {
+            assert!(
+                b.dims() == [o],
+                "conv2d: bias {:?} does not match {o} output channels",
+                b.shape()
+            );
+        }
+        self.conv2d_op(weight, bias, s)
     }
 
     /// Transposed convolution, the adjoint of `conv2d` with the same weight:
@@ -148,13 +155,22 @@ impl Tensor {
         add_channel_bias(out, bias)
     }
 
-    /// `conv2d` without bias, for a checked shape: `[N, C, H, W] -> [N, O, OH, OW]`.
-    pub(crate) fn conv2d_op(&self, weight: &Tensor, s: ConvShape) -> Tensor {
-        let y = with_storages("conv2d", &[self, weight], |st| {
-            Storage::conv2d(view(st[0], self.layout()), view(st[1], weight.layout()), &s)
+    /// `conv2d` for a checked shape and bias `[O]`: `[N, C, H, W] -> [N, O, OH, OW]`.
+    pub(crate) fn conv2d_op(&self, weight: &Tensor, bias: Option<&Tensor>, s: ConvShape) -> Tensor {
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        let y = with_storages("conv2d", &inputs, |st| {
+            let b = bias.map(|b| view(st[2], b.layout()));
+            Storage::conv2d(
+                view(st[0], self.layout()),
+                view(st[1], weight.layout()),
+                b,
+                &s,
+            )
         });
         let shape = Shape::new([s.n, s.o, s.geom.out_h(), s.geom.out_w()]);
-        Tensor::from_op(y, shape, Op::Conv2d(self.clone(), weight.clone(), s))
+        let op = Op::Conv2d(self.clone(), weight.clone(), bias.cloned(), s);
+        Tensor::from_op(y, shape, op)
     }
 
     /// The adjoint of [`Tensor::conv2d_op`] in its input:
@@ -232,14 +248,22 @@ fn conv_dims(x: &Tensor, weight: &Tensor, op: &str) -> ([usize; 4], [usize; 4]) 
 }
 
 /// The weight gradient of `conv2d_op(x, W)` given the output gradient `gy`:
-/// `grad_W = Σ_i gy[i] · cols(x[i])ᵀ`, `[O, C/groups, kh, kw]`. Used by the
-/// backward rules of both convolutions (for a transposed convolution the
-/// roles of `x` and `gy` swap); it records no op of its own.
-pub(crate) fn conv2d_weight_grad(x: &Tensor, gy: &Tensor, s: &ConvShape) -> Tensor {
-    let gw = with_storages("conv2d weight gradient", &[x, gy], |st| {
-        Storage::conv2d_weight_grad(view(st[0], x.layout()), view(st[1], gy.layout()), s)
+/// `grad_W = Σ_i gy[i] · cols(x[i])ᵀ`, `[O, C/groups, kh, kw]`, and with
+/// `bias` the bias gradient `[O]` (`gy` summed over images and pixels), taken
+/// in the same pass. Used by the backward rules of both convolutions (for a
+/// transposed convolution the roles of `x` and `gy` swap); it records no op
+/// of its own.
+pub(crate) fn conv2d_weight_grad(
+    x: &Tensor,
+    gy: &Tensor,
+    s: &ConvShape,
+    bias: bool,
+) -> (Tensor, Option<Tensor>) {
+    let (gw, gb) = with_storages("conv2d weight gradient", &[x, gy], |st| {
+        Storage::conv2d_weight_grad(view(st[0], x.layout()), view(st[1], gy.layout()), s, bias)
     });
-    Tensor::from_storage(gw, s.weight_shape())
+    let gb = gb.map(|gb| Tensor::from_storage(gb, Shape::new([s.o])));
+    (Tensor::from_storage(gw, s.weight_shape()), gb)
 }
 
 /// The dimensions of a 4-D `[N, C, H, W]` input to pooling.

@@ -295,17 +295,28 @@ fn block_buffer(s: &ConvShape, nb: usize) -> Vec<f32> {
     }
 }
 
-/// `y[i, o] = W[o] · cols(x[i])` for every image and group:
-/// `x [N, C, H, W]`, `w [O, C/groups·kh·kw]` → `y [N, O, OH·OW]`.
-pub fn conv2d_forward(x: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
+/// `y[i, o] = W[o] · cols(x[i]) (+ b[o])` for every image and group:
+/// `x [N, C, H, W]`, `w [O, C/groups·kh·kw]`, `bias [O]` → `y [N, O, OH·OW]`.
+/// The bias is added to each image's block right after its product, while
+/// the block is still in cache, instead of in a second pass over `y`.
+pub fn conv2d_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> Vec<f32> {
     let l = s.col_len();
     // SAFETY: the images' groups' og×l output blocks tile y, and every GEMM
     // (accumulate = false) writes its whole block, or its chunk's [og, m·l]
     // block that is then copied to all of those.
-    unsafe { vec_written_by(s.n * s.o * l, |yp| conv2d_forward_into(x, w, s, yp)) }
+    unsafe { vec_written_by(s.n * s.o * l, |yp| conv2d_forward_into(x, w, bias, s, yp)) }
 }
 
-fn conv2d_forward_into(x: &[f32], w: &[f32], s: &ConvShape, yp: SendPtr) {
+/// `row += b` for each row of `block` (rows of `l`) and its entry of `bias`.
+fn add_bias_rows(block: &mut [f32], bias: &[f32], l: usize) {
+    for (row, &b) in block.chunks_exact_mut(l).zip(bias) {
+        for y in row {
+            *y += b;
+        }
+    }
+}
+
+fn conv2d_forward_into(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, yp: SendPtr) {
     let (k, l, og) = (s.col_rows(), s.col_len(), s.o / s.groups);
     let split = Split::new(s.n);
     let nb = chunk_images(s, split.per);
@@ -345,14 +356,18 @@ fn conv2d_forward_into(x: &[f32], w: &[f32], s: &ConvShape, yp: SendPtr) {
                         gt,
                     )
                 };
-                if m > 1 {
-                    for (j, i) in chunk.clone().enumerate() {
-                        let base = (i * s.o + gi * og) * l;
-                        // SAFETY: image i's group block, owned by this task.
-                        let dst = unsafe { yp.slice(base, base + og * l) };
+                let group_bias = bias.map(|b| &b[gi * og..][..og]);
+                for (j, i) in chunk.clone().enumerate() {
+                    let base = (i * s.o + gi * og) * l;
+                    // SAFETY: image i's group block, owned by this task.
+                    let dst = unsafe { yp.slice(base, base + og * l) };
+                    if m > 1 {
                         for (o, d) in dst.chunks_exact_mut(l).enumerate() {
                             d.copy_from_slice(&out[o * m * l + j * l..][..l]);
                         }
+                    }
+                    if let Some(b) = group_bias {
+                        add_bias_rows(dst, b, l);
                     }
                 }
             }
@@ -436,9 +451,19 @@ fn conv2d_backward_data_into(gy: &[f32], w: &[f32], s: &ConvShape, gxp: SendPtr)
 const IMAGES_PER_PARTIAL: usize = 16;
 
 /// The gradient of the weight: `gW = Σ_i gy[i] · cols(x[i])ᵀ`,
-/// → `[O, C/groups·kh·kw]`. Each task sums its images into its own buffer;
-/// the buffers are added at the end.
-pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> {
+/// → `[O, C/groups·kh·kw]`, and with `bias` that of a bias too,
+/// `gb[o] = Σ_i Σ_p gy[i, o, p]` → `[O]`. Each task sums its images into its
+/// own weight buffer; the buffers are added at the end. The bias sums are
+/// taken per image and channel right after that image's product has read
+/// `gy[i]` (so from cache, not in another pass over `gy`), then added over
+/// the images in order: the same sums, in the same order, as summing
+/// `gy` over its batch and pixels.
+pub fn conv2d_backward_weight(
+    x: &[f32],
+    gy: &[f32],
+    s: &ConvShape,
+    bias: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let (k, l, og) = (s.col_rows(), s.col_len(), s.o / s.groups);
     // One partial sum per run of IMAGES_PER_PARTIAL images, added in a
     // fixed order: which images each partial holds does not depend on the
@@ -452,6 +477,8 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> 
     let size = s.o * k;
     let mut parts = vec![0.0f32; split.tasks * size];
     let pp = SendPtr(parts.as_mut_ptr());
+    let mut sums = vec![0.0f32; if bias { s.n * s.o } else { 0 }];
+    let sp = SendPtr(sums.as_mut_ptr());
     split.run(&|t, images, gt| {
         let mut buf = column_buffer(s, nb);
         let mut block = block_buffer(s, nb);
@@ -482,6 +509,15 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> 
                     )
                 };
             }
+            if bias {
+                for i in chunk {
+                    // SAFETY: tasks own disjoint images' rows of `sums`.
+                    let row = unsafe { sp.slice(i * s.o, (i + 1) * s.o) };
+                    for (o, v) in row.iter_mut().enumerate() {
+                        *v = super::reduce::sum_row(&gy[(i * s.o + o) * l..][..l]);
+                    }
+                }
+            }
         }
     });
     let (first, rest) = parts.split_at_mut(size);
@@ -491,7 +527,16 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], s: &ConvShape) -> Vec<f32> 
         }
     }
     parts.truncate(size);
-    parts
+    let gb = bias.then(|| {
+        let mut gb = vec![0.0f32; s.o];
+        for image in sums.chunks_exact(s.o) {
+            for (g, &v) in gb.iter_mut().zip(image) {
+                *g += v;
+            }
+        }
+        gb
+    });
+    (parts, gb)
 }
 
 /// `[N, C, H, W]` (contiguous) → `[N, C·kh·kw, OH·OW]`; row `(c, ki, kj)`,

@@ -243,8 +243,14 @@ impl BackendStorage for CpuStorage {
         CpuStorage(out)
     }
 
-    fn conv2d(x: V<'_>, w: V<'_>, s: &ConvShape) -> Self {
-        CpuStorage(conv::conv2d_forward(&contiguous(x), &contiguous(w), s))
+    fn conv2d(x: V<'_>, w: V<'_>, bias: Option<V<'_>>, s: &ConvShape) -> Self {
+        let bias = bias.map(contiguous);
+        CpuStorage(conv::conv2d_forward(
+            &contiguous(x),
+            &contiguous(w),
+            bias.as_deref(),
+            s,
+        ))
     }
 
     fn conv_transpose2d(gy: V<'_>, w: V<'_>, s: &ConvShape) -> Self {
@@ -255,12 +261,9 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
-    fn conv2d_weight_grad(x: V<'_>, gy: V<'_>, s: &ConvShape) -> Self {
-        CpuStorage(conv::conv2d_backward_weight(
-            &contiguous(x),
-            &contiguous(gy),
-            s,
-        ))
+    fn conv2d_weight_grad(x: V<'_>, gy: V<'_>, s: &ConvShape, bias: bool) -> (Self, Option<Self>) {
+        let (gw, gb) = conv::conv2d_backward_weight(&contiguous(x), &contiguous(gy), s, bias);
+        (CpuStorage(gw), gb.map(CpuStorage))
     }
 
     fn im2col(x: V<'_>, g: &ConvGeom) -> Self {

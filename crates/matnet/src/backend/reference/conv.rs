@@ -50,10 +50,26 @@ fn rounded(v: Vec<f64>) -> Vec<f32> {
 }
 
 /// `y[n, o, oy, ox] = Σ x[n, c, iy, ix] · w[o, c, ki, kj]`.
-pub(super) fn conv2d(x: &[f32], w: &[f32], s: &ConvShape) -> Vec<f32> {
-    let mut y = vec![0.0f64; s.n * s.o * s.col_len()];
+pub(super) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> Vec<f32> {
+    let l = s.col_len();
+    let mut y = vec![0.0f64; s.n * s.o * l];
+    if let Some(b) = bias {
+        for (j, y) in y.iter_mut().enumerate() {
+            *y = b[j / l % s.o] as f64;
+        }
+    }
     for_each_term(s, |xi, yi, wi| y[yi] += x[xi] as f64 * w[wi] as f64);
     rounded(y)
+}
+
+/// The bias gradient: `gy` summed over images and pixels, per channel.
+pub(super) fn conv2d_bias_grad(gy: &[f32], s: &ConvShape) -> Vec<f32> {
+    let l = s.col_len();
+    let mut gb = vec![0.0f64; s.o];
+    for (j, &g) in gy.iter().enumerate() {
+        gb[j / l % s.o] += g as f64;
+    }
+    rounded(gb)
 }
 
 /// The adjoint in the input: every term sends `gy · w` back to its pixel.

@@ -184,16 +184,23 @@ impl BackendStorage for RefStorage {
         RefStorage(out)
     }
 
-    fn conv2d(x: V<'_>, w: V<'_>, s: &ConvShape) -> Self {
-        RefStorage(conv::conv2d(&read(x), &read(w), s))
+    fn conv2d(x: V<'_>, w: V<'_>, bias: Option<V<'_>>, s: &ConvShape) -> Self {
+        RefStorage(conv::conv2d(
+            &read(x),
+            &read(w),
+            bias.map(read).as_deref(),
+            s,
+        ))
     }
 
     fn conv_transpose2d(gy: V<'_>, w: V<'_>, s: &ConvShape) -> Self {
         RefStorage(conv::conv_transpose2d(&read(gy), &read(w), s))
     }
 
-    fn conv2d_weight_grad(x: V<'_>, gy: V<'_>, s: &ConvShape) -> Self {
-        RefStorage(conv::conv2d_weight_grad(&read(x), &read(gy), s))
+    fn conv2d_weight_grad(x: V<'_>, gy: V<'_>, s: &ConvShape, bias: bool) -> (Self, Option<Self>) {
+        let gy = read(gy);
+        let gw = RefStorage(conv::conv2d_weight_grad(&read(x), &gy, s));
+        (gw, bias.then(|| RefStorage(conv::conv2d_bias_grad(&gy, s))))
     }
 
     fn im2col(x: V<'_>, g: &ConvGeom) -> Self {
