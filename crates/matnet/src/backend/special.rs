@@ -1,5 +1,6 @@
-//! Scalar special functions that both backends evaluate the same way (no
-//! standard-library `erf` exists to fall back on).
+//! Scalar special functions for the reference backend, in f64 (no
+//! standard-library `erf` exists to fall back on). The CPU backend evaluates
+//! the same formulas in f32, vectorised (`cpu::math::normal_cdf`).
 
 /// Standard normal CDF through erfc, Chebyshev-fitted with relative error
 /// below 1.2e-7 (evaluated in f64, then rounded).

@@ -6,9 +6,7 @@
 use std::borrow::Cow;
 
 use super::{conv, math, pooling, recurrent, reduce, strided};
-use crate::backend::{
-    BackendStorage, BinaryKind, CmpKind, OptimRule, ReduceKind, UnaryKind, View, special,
-};
+use crate::backend::{BackendStorage, BinaryKind, CmpKind, OptimRule, ReduceKind, UnaryKind, View};
 use crate::layout::Layout;
 use crate::params::{ConvGeom, ConvShape, LstmDims};
 
@@ -117,8 +115,8 @@ impl BackendStorage for CpuStorage {
             UnaryKind::Relu => strided::map1(s, l, |v| v.max(0.0)),
             UnaryKind::Sigmoid => strided::map1(s, l, math::sigmoid),
             UnaryKind::Tanh => strided::map1(s, l, math::tanh),
-            UnaryKind::Gelu => strided::map1(s, l, |v| v * special::normal_cdf(v)),
-            UnaryKind::GeluDerivative => strided::map1(s, l, special::gelu_derivative),
+            UnaryKind::Gelu => strided::map1_slices(s, l, math::gelu_slice),
+            UnaryKind::GeluDerivative => strided::map1_slices(s, l, math::gelu_derivative_slice),
             UnaryKind::Sign => strided::map1(s, l, |v| {
                 if v > 0.0 {
                     1.0

@@ -214,6 +214,26 @@ pub fn map1(src: &[f32], l: &Layout, f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> 
     v
 }
 
+/// [`map1`] for a function applied a slice at a time, `f(x, out)` writing
+/// every element of `out` from the same-length run `x` of the view (in
+/// row-major order): for kernels whose per-element body is too long for
+/// LLVM to inline into `map1`'s loop (see [`super::math::gelu_slice`]).
+pub fn map1_slices(
+    src: &[f32],
+    l: &Layout,
+    f: impl Fn(&[f32], &mut [std::mem::MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    let owned;
+    let x = if l.is_contiguous() {
+        &src[l.offset()..l.offset() + l.shape().numel()]
+    } else {
+        owned = copy_strided(src, l);
+        &owned[..]
+    };
+    // SAFETY: `f` writes each whole chunk; `x[s..]` is as long as every chunk.
+    unsafe { par_fill(x.len(), |s, o| f(&x[s..s + o.len()], o)) }
+}
+
 /// `f(a, b)` elementwise over two views of the same (already broadcast) shape.
 pub fn map2(
     a: &[f32],
