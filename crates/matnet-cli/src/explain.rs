@@ -125,18 +125,17 @@ fn forward_line(names: &HashMap<TensorId, String>, e: &OpEvent, o: &str) -> (Str
         OpKind::Softmax | OpKind::LogSoftmax => {
             (format!("{o} = {op}({a}) along each row"), 5.0 * numel)
         }
-        OpKind::Conv2d if e.inputs.len() == 3 => (
-            format!(
-                "{o} = {} · im2col({a}) + {} per channel, one image at a time",
-                b(),
-                arg(names, e, 2)
-            ),
-            conv_flops(e, false) + numel,
-        ),
-        OpKind::Conv2d => (
-            format!("{o} = {} · im2col({a}), one image at a time", b()),
-            conv_flops(e, false),
-        ),
+        OpKind::Conv2d => {
+            // The bias, when there is one, is added in the same op.
+            let (bias, adds) = match e.inputs.len() {
+                3 => (format!(" + {} per channel", arg(names, e, 2)), numel),
+                _ => (String::new(), 0.0),
+            };
+            (
+                format!("{o} = {} · im2col({a}){bias}, one image at a time", b()),
+                conv_flops(e, false) + adds,
+            )
+        }
         OpKind::ConvTranspose2d => (
             format!("{o} = col2im({}ᵀ · {a}), one image at a time", b()),
             conv_flops(e, true),

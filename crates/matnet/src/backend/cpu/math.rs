@@ -1,6 +1,7 @@
 //! `exp`, `sigmoid`, `tanh` and GELU's normal CDF as branch-free
-//! polynomials the compiler can vectorise. libm's `expf`/`tanhf` are accurate but opaque calls, one
-//! element at a time: they were 15% of an LSTM training step (perf).
+//! polynomials the compiler can vectorise. libm's `expf`/`tanhf` are
+//! accurate but opaque calls, one element at a time: they were 15% of an
+//! LSTM training step (perf).
 //!
 //! Accuracy: `exp` uses Cody-Waite range reduction and the degree-6
 //! minimax polynomial of Cephes' `expf` (about 1 ulp on [-87, 88]);
