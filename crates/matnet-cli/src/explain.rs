@@ -140,13 +140,23 @@ fn forward_line(names: &HashMap<TensorId, String>, e: &OpEvent, o: &str) -> (Str
             format!("{o} = col2im({}ᵀ · {a}), one image at a time", b()),
             conv_flops(e, true),
         ),
-        OpKind::LstmLayer => (
-            format!(
-                "{o} = LSTM over time: a_t = {a}_t + h_(t-1)·{}ᵀ, gates, c_t, h_t",
-                b()
-            ),
-            lstm_flops(e),
-        ),
+        OpKind::LstmLayer => {
+            // Inputs xp, W_hh, h0, c0 and the gate bias when there is one.
+            let (bias, adds) = match e.inputs.get(4) {
+                Some(_) => (
+                    format!(" + {}", arg(names, e, 4)),
+                    e.inputs[0].1.numel() as f64,
+                ),
+                None => (String::new(), 0.0),
+            };
+            (
+                format!(
+                    "{o} = LSTM over time: a_t = {a}_t{bias} + h_(t-1)·{}ᵀ, gates, c_t, h_t",
+                    b()
+                ),
+                lstm_flops(e) + adds,
+            )
+        }
         // One output value per element, counted as one FLOP each.
         OpKind::Neg
         | OpKind::Exp
@@ -259,6 +269,10 @@ fn backward_part(
             1 => (
                 format!("{gk} = Σ_t g_a_tᵀ · h_(t-1), one product"),
                 lstm_flops(e),
+            ),
+            4 => (
+                format!("{gk} = Σ_t Σ_rows g_a_t (the bias)"),
+                e.inputs[0].1.numel() as f64,
             ),
             _ => (format!("{gk} = state gradient at t = 0"), 0.0),
         },

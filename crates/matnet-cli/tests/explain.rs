@@ -118,12 +118,16 @@ fn lstm_layer_is_counted_as_its_recurrent_products() {
     let (rows, out) = explain("lstm");
     let lstm = rows_of(&rows, "lstm_layer");
     assert_eq!(lstm.len(), 2, "{out}");
-    // 2·T·N·4H·H + 10·T·N·H = 2·28·2·512·128 + 10·28·2·128 = 7,411,712.
+    // 2·T·N·4H·H + 10·T·N·H + T·N·4H (the bias) = 2·28·2·512·128 +
+    // 10·28·2·128 + 28·2·512 = 7,440,384.
     assert!(lstm[0].text.contains("LSTM over time"));
+    assert!(lstm[0].text.contains("+ t"), "the bias is added inside: {out}");
     assert_eq!(lstm[0].flops, "7.4M");
-    // Backward: the gate sweep and grad_W_hh each cost as much; h0, c0 nothing.
+    // Backward: the gate sweep and grad_W_hh each cost 7,411,712, the bias
+    // sum T·N·4H = 28,672; h0, c0 nothing: 14,852,096.
     assert!(lstm[1].text.contains("state gradient at t = 0"));
-    assert_eq!(lstm[1].flops, "14.8M");
+    assert!(lstm[1].text.contains("(the bias)"), "{out}");
+    assert_eq!(lstm[1].flops, "14.9M");
 }
 
 #[test]

@@ -505,23 +505,31 @@ fn recurrent(d: &mut Diff, g: &mut Gen) {
     );
     // A batch of 32+ rows: on two or more threads the fused layer runs its
     // recurrence on separate row ranges per thread.
+    // Each with and without the gate bias (added in the kernel, its
+    // gradient summed there).
     for n in [n, g.size(32, 40)] {
-        let xp = g.strided(&[t, n, 4 * h]);
-        let w = g.strided(&[4 * h, h]).map(|v| 0.5 * v);
-        let (h0, c) = (g.strided(&[n, h]), g.strided(&[n, h]));
-        d.check(
-            &["lstm_layer", "lstm_layer_backward"],
-            &format!("lstm_layer T={t} N={n} H={h}"),
-            &[xp, w, h0, c],
-            SUM,
-            |x| {
-                let v = vars(x);
-                let y = v[0].lstm_layer(&v[1], &v[2], &v[3]);
-                let mut out = grads(&y, &v);
-                out.push(y);
-                out
-            },
-        );
+        for biased in [false, true] {
+            let xp = g.strided(&[t, n, 4 * h]);
+            let w = g.strided(&[4 * h, h]).map(|v| 0.5 * v);
+            let (h0, c) = (g.strided(&[n, h]), g.strided(&[n, h]));
+            let mut inputs = vec![xp, w, h0, c];
+            if biased {
+                inputs.push(g.strided(&[4 * h]));
+            }
+            d.check(
+                &["lstm_layer", "lstm_layer_backward"],
+                &format!("lstm_layer T={t} N={n} H={h} bias={biased}"),
+                &inputs,
+                SUM,
+                |x| {
+                    let v = vars(x);
+                    let y = v[0].lstm_layer(&v[1], v.get(4), &v[2], &v[3]);
+                    let mut out = grads(&y, &v);
+                    out.push(y);
+                    out
+                },
+            );
+        }
     }
 }
 

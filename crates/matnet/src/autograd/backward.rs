@@ -278,10 +278,14 @@ fn input_grads(
             let (ga, gc) = lstm_cell_grads(gates, c, g);
             vec![Some(ga), Some(gc)]
         }
-        Op::LstmLayer(xp, w, h0, c0, gates) => lstm_layer_grads([xp, w, h0, c0], gates, out, g)
-            .into_iter()
-            .map(Some)
-            .collect(),
+        Op::LstmLayer(xp, w, h0, c0, b, gates) => {
+            let (grads, gb) = lstm_layer_grads([xp, w, h0, c0], b.as_ref(), gates, out, g);
+            grads
+                .into_iter()
+                .map(Some)
+                .chain(b.as_ref().map(|_| gb))
+                .collect()
+        }
         Op::MaxPool2d(_, idx, size) => vec![Some(g.max_unpool2d_op(idx, *size))],
         Op::MaxUnpool2d(x, idx) => {
             // Reading back the placed positions: a gather over each plane.

@@ -98,9 +98,10 @@ pub enum Op {
     MaxUnpool2d(Tensor, Tensor),
     /// The fused LSTM cell (gate pre-activations, previous cell state).
     LstmCell(Tensor, Tensor),
-    /// A fused LSTM layer (input projections, W_hh, h0, c0) and the gate
-    /// pre-activations its forward pass saved for the backward pass.
-    LstmLayer(Tensor, Tensor, Tensor, Tensor, Tensor),
+    /// A fused LSTM layer (input projections, W_hh, h0, c0, the gate bias
+    /// if any) and the gate values its forward pass saved for the backward
+    /// pass.
+    LstmLayer(Tensor, Tensor, Tensor, Tensor, Option<Tensor>, Tensor),
 }
 
 impl Op {
@@ -134,7 +135,7 @@ impl Op {
             | Op::MaxPool2d(x, _, _)
             | Op::MaxUnpool2d(x, _) => vec![x],
             Op::Cat(xs, _) => xs.iter().collect(),
-            Op::LstmLayer(xp, w, h0, c0, _) => vec![xp, w, h0, c0],
+            Op::LstmLayer(xp, w, h0, c0, b, _) => [xp, w, h0, c0].into_iter().chain(b).collect(),
         }
     }
 

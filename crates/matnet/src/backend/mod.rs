@@ -206,19 +206,22 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
     ) -> (Self, Self);
 
     /// A whole LSTM layer from input projections `xp` `[T, N, 4H]`, `W_hh`
-    /// `[4H, H]` and the initial state `[N, H]` twice: every step's
-    /// `[h_t | c_t]` (`[T, N, 2H]`) and the gate values `σ(i), σ(f),
-    /// tanh(g), σ(o)` (`[T, N, 4H]`) that `lstm_layer_backward` takes.
+    /// `[4H, H]`, the gate bias `[4H]` if any (added to `xp` first) and the
+    /// initial state `[N, H]` twice: every step's `[h_t | c_t]`
+    /// (`[T, N, 2H]`) and the gate values `σ(i), σ(f), tanh(g), σ(o)`
+    /// (`[T, N, 4H]`) that `lstm_layer_backward` takes.
     fn lstm_layer(
         xp: View<'_, Self>,
         w_hh: View<'_, Self>,
+        bias: Option<View<'_, Self>>,
         h0: View<'_, Self>,
         c0: View<'_, Self>,
         d: LstmDims,
     ) -> (Self, Self);
 
     /// Gradients of `lstm_layer`'s `(xp, W_hh, h0, c0)` from its saved gate
-    /// values, its output and the output gradient.
+    /// values, its output and the output gradient, and with `bias` the
+    /// bias gradient (the gate gradients summed over every step and row).
     #[allow(clippy::too_many_arguments)]
     fn lstm_layer_backward(
         w_hh: View<'_, Self>,
@@ -228,7 +231,8 @@ pub trait BackendStorage: Sized + std::fmt::Debug + Send + Sync {
         out: View<'_, Self>,
         g: View<'_, Self>,
         d: LstmDims,
-    ) -> (Self, Self, Self, Self);
+        bias: bool,
+    ) -> ([Self; 4], Option<Self>);
 
     // ----- optimizers -------------------------------------------------------
 
@@ -493,21 +497,29 @@ impl Storage {
 
     pub(crate) fn lstm_layer(
         [xp, w, h0, c0]: [View<'_, Storage>; 4],
+        bias: Option<View<'_, Storage>>,
         d: LstmDims,
     ) -> (Storage, Storage) {
-        dispatch!("lstm_layer"; xp (xp, w, h0, c0); (); B, wrap => {
-            let (out, gates) = B::lstm_layer(xp, w, h0, c0, d);
-            (wrap(out), wrap(gates))
-        })
+        match bias {
+            None => dispatch!("lstm_layer"; xp (xp, w, h0, c0); (); B, wrap => {
+                let (out, gates) = B::lstm_layer(xp, w, None, h0, c0, d);
+                (wrap(out), wrap(gates))
+            }),
+            Some(b) => dispatch!("lstm_layer"; xp (xp, w, b, h0, c0); (); B, wrap => {
+                let (out, gates) = B::lstm_layer(xp, w, Some(b), h0, c0, d);
+                (wrap(out), wrap(gates))
+            }),
+        }
     }
 
     pub(crate) fn lstm_layer_backward(
         [w, h0, c0, gates, out, g]: [View<'_, Storage>; 6],
         d: LstmDims,
-    ) -> [Storage; 4] {
+        bias: bool,
+    ) -> ([Storage; 4], Option<Storage>) {
         dispatch!("lstm_layer"; w (w, h0, c0, gates, out, g); (); B, wrap => {
-            let (a, b, c, e) = B::lstm_layer_backward(w, h0, c0, gates, out, g, d);
-            [wrap(a), wrap(b), wrap(c), wrap(e)]
+            let (grads, gb) = B::lstm_layer_backward(w, h0, c0, gates, out, g, d, bias);
+            (grads.map(wrap), gb.map(wrap))
         })
     }
 

@@ -181,12 +181,16 @@ impl Tensor {
     /// size `full` (the adjoint of `narrow`).
     pub(crate) fn pad_dim(&self, dim: usize, start: usize, full: usize) -> Tensor {
         let len = self.dims()[dim];
-        let mut parts = Vec::with_capacity(3);
+        // The zero parts of the graph's `cat` are broadcast views of one
+        // zero: the output is zeroed once and only this tensor is copied
+        // (a `cat` of materialised zeros wrote the padding three times, 7%
+        // of an LSTM step whose loss reads only the last time step).
         let zeros = |n: usize| {
             let mut d = self.dims().to_vec();
             d[dim] = n;
-            Tensor::zeros_on(d, self.device())
+            Tensor::zeros_on(vec![1; d.len()], self.device()).broadcast_to(d)
         };
+        let mut parts = Vec::with_capacity(3);
         if start > 0 {
             parts.push(zeros(start));
         }
@@ -194,6 +198,14 @@ impl Tensor {
         if start + len < full {
             parts.push(zeros(full - start - len));
         }
-        Tensor::cat(&parts, dim as isize)
+        let mut dims = self.dims().to_vec();
+        dims[dim] = full;
+        let shape = Shape::new(dims);
+        let mut out = Storage::full(shape.numel(), 0.0, self.device());
+        let part = crate::layout::Layout::contiguous(shape.clone()).narrow(dim, start, len);
+        with_storages("pad", &[self], |s| {
+            Storage::copy_into(&mut out, &part, view(s[0], self.layout()))
+        });
+        Tensor::from_op(out, shape, Op::Cat(parts, dim))
     }
 }

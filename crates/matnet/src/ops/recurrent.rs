@@ -58,14 +58,23 @@ pub(crate) fn lstm_cell_grads(gates: &Tensor, c_prev: &Tensor, g: &Tensor) -> (T
 
 impl Tensor {
     /// A whole LSTM layer over time, fused: from the input projections
-    /// `self = xp` (`xp_t = x_t·W_ihᵀ + b_ih + b_hh`), the recurrent weight
-    /// and the initial state, every step's `[h_t | c_t]`:
-    /// `a_t = xp_t + h_{t−1}·W_hhᵀ`, then [`Tensor::lstm_cell`]'s update.
-    /// Its backward sweeps time once and forms `grad_W_hh` as one product.
+    /// `self = xp` (`xp_t = x_t·W_ihᵀ`), the recurrent weight, the gate
+    /// bias `b` (`b_ih + b_hh`, if any) and the initial state, every step's
+    /// `[h_t | c_t]`: `a_t = (xp_t + b) + h_{t−1}·W_hhᵀ`, then
+    /// [`Tensor::lstm_cell`]'s update. Its backward sweeps time once, forms
+    /// `grad_W_hh` as one product and sums `grad_b` while the gate
+    /// gradients are in cache.
     ///
     /// # Shapes
-    /// `self [T, N, 4H]`, `w_hh [4H, H]`, `h0`, `c0` `[N, H]` -> `[T, N, 2H]`.
-    pub fn lstm_layer(&self, w_hh: &Tensor, h0: &Tensor, c0: &Tensor) -> Tensor {
+    /// `self [T, N, 4H]`, `w_hh [4H, H]`, `bias [4H]`, `h0`, `c0` `[N, H]`
+    /// -> `[T, N, 2H]`.
+    pub fn lstm_layer(
+        &self,
+        w_hh: &Tensor,
+        bias: Option<&Tensor>,
+        h0: &Tensor,
+        c0: &Tensor,
+    ) -> Tensor {
         let d = lstm_dims(self, w_hh);
         assert!(
             h0.dims() == [d.n, d.h] && c0.dims() == [d.n, d.h],
@@ -75,15 +84,32 @@ impl Tensor {
             d.n,
             d.h
         );
-        let ins = [self, w_hh, h0, c0];
+        if let Some(b) = bias {
+            assert!(
+                b.dims() == [4 * d.h],
+                "lstm_layer: bias {:?} is not [4H] = [{}]",
+                b.shape(),
+                4 * d.h
+            );
+        }
+        let ins: Vec<&Tensor> = [self, w_hh, h0, c0].into_iter().chain(bias).collect();
         let (out, gates) = with_storages("lstm_layer", &ins, |s| {
-            Storage::lstm_layer(std::array::from_fn(|i| view(s[i], ins[i].layout())), d)
+            let v: [_; 4] = std::array::from_fn(|i| view(s[i], ins[i].layout()));
+            let b = bias.map(|b| view(s[4], b.layout()));
+            Storage::lstm_layer(v, b, d)
         });
         let gates = Tensor::from_storage(gates, self.shape().clone());
         Tensor::from_op(
             out,
             Shape::new([d.t, d.n, 2 * d.h]),
-            Op::LstmLayer(self.clone(), w_hh.clone(), h0.clone(), c0.clone(), gates),
+            Op::LstmLayer(
+                self.clone(),
+                w_hh.clone(),
+                h0.clone(),
+                c0.clone(),
+                bias.cloned(),
+                gates,
+            ),
         )
     }
 }
@@ -105,25 +131,35 @@ fn lstm_dims(xp: &Tensor, w_hh: &Tensor) -> LstmDims {
     }
 }
 
-/// Gradients of [`Tensor::lstm_layer`]'s inputs `(xp, W_hh, h0, c0)` from
-/// its output `out`, the saved gate pre-activations and the output
-/// gradient `g`. Used by its backward rule; records no op.
+/// Gradients of [`Tensor::lstm_layer`]'s inputs `(xp, W_hh, h0, c0)`, and
+/// of its bias when it has one, from its output `out`, the saved gate
+/// values and the output gradient `g`. Used by its backward rule; records
+/// no op.
 pub(crate) fn lstm_layer_grads(
     [xp, w_hh, h0, c0]: [&Tensor; 4],
+    bias: Option<&Tensor>,
     gates: &Tensor,
     out: &Tensor,
     g: &Tensor,
-) -> [Tensor; 4] {
+) -> ([Tensor; 4], Option<Tensor>) {
     let d = lstm_dims(xp, w_hh);
     let ins = [w_hh, h0, c0, gates, out, g];
-    let grads = with_storages("lstm_layer backward", &ins, |s| {
-        Storage::lstm_layer_backward(std::array::from_fn(|i| view(s[i], ins[i].layout())), d)
+    let (grads, gb) = with_storages("lstm_layer backward", &ins, |s| {
+        Storage::lstm_layer_backward(
+            std::array::from_fn(|i| view(s[i], ins[i].layout())),
+            d,
+            bias.is_some(),
+        )
     });
     let [ga, gw, gh, gc] = grads;
-    [
-        Tensor::from_storage(ga, xp.shape().clone()),
-        Tensor::from_storage(gw, w_hh.shape().clone()),
-        Tensor::from_storage(gh, h0.shape().clone()),
-        Tensor::from_storage(gc, c0.shape().clone()),
-    ]
+    (
+        [
+            Tensor::from_storage(ga, xp.shape().clone()),
+            Tensor::from_storage(gw, w_hh.shape().clone()),
+            Tensor::from_storage(gh, h0.shape().clone()),
+            Tensor::from_storage(gc, c0.shape().clone()),
+        ],
+        gb.zip(bias)
+            .map(|(gb, b)| Tensor::from_storage(gb, b.shape().clone())),
+    )
 }

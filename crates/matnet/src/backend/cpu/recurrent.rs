@@ -11,7 +11,7 @@
 
 use super::gemm::PackedB;
 use super::math::{sigmoid, tanh};
-use super::{SendPtr, gemm, threads};
+use super::{SendPtr, gemm, threads, vec_written_by};
 // Re-exported from its old home so existing imports keep compiling.
 pub use crate::params::LstmDims;
 
@@ -405,55 +405,89 @@ fn par_batch_rows(n: usize, f: &(dyn Fn(usize, usize, usize) + Sync)) {
     });
 }
 
-/// A whole LSTM layer: input projections `xp [T, N, 4H]` (`x_t·W_ihᵀ + b`),
-/// `W_hh [4H, H]`, initial `h0`, `c0` `[N, H]` → `out [T, N, 2H]` with rows
-/// `[h_t | c_t]`, and the gate pre-activations `a_t = xp_t + h_{t−1}·W_hhᵀ`,
-/// turned into the gate values `[i f g o]` `[T, N, 4H]` that the backward
-/// pass needs.
+/// A whole LSTM layer: input projections `xp [T, N, 4H]` (`x_t·W_ihᵀ`),
+/// `W_hh [4H, H]`, the gate bias `b [4H]` if any, initial `h0`, `c0`
+/// `[N, H]` → `out [T, N, 2H]` with rows `[h_t | c_t]`, and the gate
+/// pre-activations `a_t = (xp_t + b) + h_{t−1}·W_hhᵀ`, turned into the gate
+/// values `[i f g o]` `[T, N, 4H]` that the backward pass needs.
 pub fn lstm_layer_forward(
     xp: &[f32],
     w_hh: &[f32],
+    bias: Option<&[f32]>,
     h0: &[f32],
     c0: &[f32],
     d: LstmDims,
 ) -> (Vec<f32>, Vec<f32>) {
     let (n, h, g) = (d.n, d.h, 4 * d.h);
     assert!(
-        xp.len() >= d.t * n * g && w_hh.len() >= g * h && h0.len() >= n * h && c0.len() >= n * h,
+        xp.len() >= d.t * n * g
+            && w_hh.len() >= g * h
+            && bias.is_none_or(|b| b.len() >= g)
+            && h0.len() >= n * h
+            && c0.len() >= n * h,
         "lstm_layer_forward: operands shorter than T={}, N={n}, H={h}",
         d.t
     );
-    let mut gates = xp.to_vec();
-    let mut out = vec![0.0f32; d.t * n * 2 * h];
     // W_hhᵀ [H, 4H]: element (p, j) at W_hh[j·H + p].
     let w_t = pack_recurrent(n, (h, g), w_hh, (1, h));
-    let (gp, op) = (SendPtr(gates.as_mut_ptr()), SendPtr(out.as_mut_ptr()));
-    par_batch_rows(n, &|r0, r1, threads| {
-        let rows = r1 - r0;
-        for s in 0..d.t {
-            // SAFETY: this task's rows r0..r1 of step s, disjoint from every
-            // other task's; the previous step's rows were written by this
-            // task and are only read.
-            let (a_s, out_s) = unsafe {
-                (
-                    gp.slice((s * n + r0) * g, (s * n + r1) * g),
-                    op.slice((s * n + r0) * 2 * h, (s * n + r1) * 2 * h),
-                )
-            };
-            // h_{t−1} and c_{t−1}: the initial state, or the previous output rows.
-            let (h_prev, c_prev, stride): (&[f32], &[f32], usize) = if s == 0 {
-                (&h0[r0 * h..r1 * h], &c0[r0 * h..r1 * h], h)
-            } else {
-                // SAFETY: as above (step s − 1, rows r0..r1, read only).
-                let prev =
-                    unsafe { op.slice(((s - 1) * n + r0) * 2 * h, ((s - 1) * n + r1) * 2 * h) };
-                (&*prev, &prev[h..], 2 * h)
-            };
-            // a_t += h_{t−1}·W_hhᵀ
-            gemm_packed(rows, h_prev, (stride, 1), &w_t, a_s, g, true, threads);
-            cell_rows_saving_fast(a_s, c_prev, stride, out_s, h);
-        }
-    });
+    // Both outputs are written step by step by the task that owns the rows:
+    // the copy of xp (plus the bias) and the zeroing of the output rows then
+    // run on every thread, each on rows its cache is about to use (copied
+    // and zeroed whole up front, they were 7% of an LSTM training step on
+    // one thread; the bias was a pass of its own).
+    let fill = |gp: SendPtr, op: SendPtr| {
+        par_batch_rows(n, &|r0, r1, threads| {
+            let rows = r1 - r0;
+            for s in 0..d.t {
+                let (ga, gb) = ((s * n + r0) * g, (s * n + r1) * g);
+                let (oa, ob) = ((s * n + r0) * 2 * h, (s * n + r1) * 2 * h);
+                // SAFETY: this task's rows r0..r1 of step s, disjoint from
+                // every other task's, initialised here before they are
+                // read; the previous step's rows were written by this task
+                // and are only read.
+                let (a_s, out_s) = unsafe {
+                    let a_s = gp.uninit_slice(ga, gb);
+                    match bias {
+                        Some(b) => {
+                            for (a, x) in a_s.chunks_exact_mut(g).zip(xp[ga..gb].chunks_exact(g)) {
+                                for ((a, &x), &b) in a.iter_mut().zip(x).zip(&b[..g]) {
+                                    a.write(x + b);
+                                }
+                            }
+                        }
+                        None => {
+                            for (a, &x) in a_s.iter_mut().zip(&xp[ga..gb]) {
+                                a.write(x);
+                            }
+                        }
+                    }
+                    op.uninit_slice(oa, ob)
+                        .fill(std::mem::MaybeUninit::new(0.0));
+                    (gp.slice(ga, gb), op.slice(oa, ob))
+                };
+                // h_{t−1} and c_{t−1}: the initial state, or the previous output rows.
+                let (h_prev, c_prev, stride): (&[f32], &[f32], usize) = if s == 0 {
+                    (&h0[r0 * h..r1 * h], &c0[r0 * h..r1 * h], h)
+                } else {
+                    // SAFETY: as above (step s − 1, rows r0..r1, read only).
+                    let prev =
+                        unsafe { op.slice(((s - 1) * n + r0) * 2 * h, ((s - 1) * n + r1) * 2 * h) };
+                    (&*prev, &prev[h..], 2 * h)
+                };
+                // a_t += h_{t−1}·W_hhᵀ
+                gemm_packed(rows, h_prev, (stride, 1), &w_t, a_s, g, true, threads);
+                cell_rows_saving_fast(a_s, c_prev, stride, out_s, h);
+            }
+        });
+    };
+    let mut out = Vec::new();
+    // SAFETY: `fill` writes every row of every step of both buffers (the
+    // tasks cover the batch rows 0..n, each for all T steps).
+    let gates = unsafe {
+        vec_written_by(d.t * n * g, |gp| {
+            out = vec_written_by(d.t * n * 2 * h, |op| fill(gp, op));
+        })
+    };
     (out, gates)
 }
 
@@ -461,7 +495,12 @@ pub fn lstm_layer_forward(
 /// of its output rows, by a backward sweep over time:
 /// `g_a_t` from the cell backward, `g_h_{t−1} += g_a_t·W_hh`; then
 /// `grad_W_hh = Σ_t g_a_tᵀ·h_{t−1}` as one product over all `T·N` rows.
-/// Returns `(grad_xp [T, N, 4H], grad_W_hh [4H, H], grad_h0, grad_c0)`.
+/// Returns `[grad_xp [T, N, 4H], grad_W_hh [4H, H], grad_h0, grad_c0]`, and
+/// with `bias` the bias gradient `Σ_t Σ_r g_a_t[r]`: each row's gate
+/// gradients are summed over time while the sweep has them in cache (a
+/// separate pass read all `T·N·4H` again, 4% of an LSTM step), then the
+/// rows in order, so the bits do not depend on the split between threads.
+#[allow(clippy::too_many_arguments)]
 pub fn lstm_layer_backward(
     w_hh: &[f32],
     h0: &[f32],
@@ -470,7 +509,8 @@ pub fn lstm_layer_backward(
     out: &[f32],
     g_out: &[f32],
     d: LstmDims,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    bias: bool,
+) -> ([Vec<f32>; 4], Option<Vec<f32>>) {
     let (n, h, g) = (d.n, d.h, 4 * d.h);
     assert!(
         gates.len() >= d.t * n * g
@@ -479,54 +519,71 @@ pub fn lstm_layer_backward(
         "lstm_layer_backward: operands shorter than T={}, N={n}, H={h}",
         d.t
     );
-    let mut g_a = vec![0.0f32; d.t * n * g];
     let w = pack_recurrent(n, (g, h), w_hh, (h, 1));
     let mut g_h = vec![0.0f32; n * h];
     let mut g_c = vec![0.0f32; n * h];
-    let (ap, hp, cp) = (
-        SendPtr(g_a.as_mut_ptr()),
-        SendPtr(g_h.as_mut_ptr()),
-        SendPtr(g_c.as_mut_ptr()),
-    );
-    par_batch_rows(n, &|r0, r1, threads| {
-        let rows = r1 - r0;
-        // SAFETY: rows r0..r1 of g_h and g_c belong to this task alone.
-        let (g_h, g_c) = unsafe { (hp.slice(r0 * h, r1 * h), cp.slice(r0 * h, r1 * h)) };
-        let mut step_grad = vec![0.0f32; rows * 2 * h];
-        let mut g_c_prev = vec![0.0f32; rows * h];
-        for s in (0..d.t).rev() {
-            // [g_h | g_c] for step s: its own output gradient plus what flows
-            // back from step s + 1.
-            for (r, row) in step_grad.chunks_exact_mut(2 * h).enumerate() {
-                let go = &g_out[(s * n + r0 + r) * 2 * h..][..2 * h];
-                let (gh, gc) = row.split_at_mut(h);
-                for j in 0..h {
-                    gh[j] = go[j] + g_h[r * h + j];
-                    gc[j] = go[h + j] + g_c[r * h + j];
+    // Per batch row: its gate gradients summed over time (bias only).
+    let mut row_sums = vec![0.0f32; if bias { n * g } else { 0 }];
+    let (hp, cp) = (SendPtr(g_h.as_mut_ptr()), SendPtr(g_c.as_mut_ptr()));
+    let sp = SendPtr(row_sums.as_mut_ptr());
+    // g_a is written step by step by the task that owns the rows (zeroed
+    // up front it was a serial memset of T·N·4H floats).
+    let sweep = |ap: SendPtr| {
+        par_batch_rows(n, &|r0, r1, threads| {
+            let rows = r1 - r0;
+            // SAFETY: rows r0..r1 of g_h and g_c belong to this task alone.
+            let (g_h, g_c) = unsafe { (hp.slice(r0 * h, r1 * h), cp.slice(r0 * h, r1 * h)) };
+            // SAFETY: as above, this task's rows of the row sums (empty without
+            // a bias).
+            let sums = unsafe { sp.slice(r0 * g, r1 * g) };
+            let sums = if bias { sums } else { &mut [] };
+            let mut step_grad = vec![0.0f32; rows * 2 * h];
+            let mut g_c_prev = vec![0.0f32; rows * h];
+            for s in (0..d.t).rev() {
+                // [g_h | g_c] for step s: its own output gradient plus what flows
+                // back from step s + 1.
+                for (r, row) in step_grad.chunks_exact_mut(2 * h).enumerate() {
+                    let go = &g_out[(s * n + r0 + r) * 2 * h..][..2 * h];
+                    let (gh, gc) = row.split_at_mut(h);
+                    for j in 0..h {
+                        gh[j] = go[j] + g_h[r * h + j];
+                        gc[j] = go[h + j] + g_c[r * h + j];
+                    }
                 }
+                let (c_prev, stride): (&[f32], usize) = if s == 0 {
+                    (&c0[r0 * h..], h)
+                } else {
+                    (&out[((s - 1) * n + r0) * 2 * h + h..], 2 * h)
+                };
+                // SAFETY: this task's rows of step s, zeroed before use.
+                let ga_s = unsafe {
+                    let (a, b) = ((s * n + r0) * g, (s * n + r1) * g);
+                    ap.uninit_slice(a, b).fill(std::mem::MaybeUninit::new(0.0));
+                    ap.slice(a, b)
+                };
+                cell_rows_backward_saved_fast(
+                    &gates[(s * n + r0) * g..(s * n + r1) * g],
+                    c_prev,
+                    stride,
+                    &out[(s * n + r0) * 2 * h + h..],
+                    &step_grad,
+                    ga_s,
+                    &mut g_c_prev,
+                    h,
+                );
+                for (acc, row) in sums.chunks_exact_mut(g).zip(ga_s.chunks_exact(g)) {
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                // g_h_{t−1} = g_a_t·W_hh, g_c_{t−1} = g_c_prev.
+                gemm_packed(rows, ga_s, (g, 1), &w, g_h, h, false, threads);
+                g_c.copy_from_slice(&g_c_prev);
             }
-            let (c_prev, stride): (&[f32], usize) = if s == 0 {
-                (&c0[r0 * h..], h)
-            } else {
-                (&out[((s - 1) * n + r0) * 2 * h + h..], 2 * h)
-            };
-            // SAFETY: this task's rows of step s.
-            let ga_s = unsafe { ap.slice((s * n + r0) * g, (s * n + r1) * g) };
-            cell_rows_backward_saved_fast(
-                &gates[(s * n + r0) * g..(s * n + r1) * g],
-                c_prev,
-                stride,
-                &out[(s * n + r0) * 2 * h + h..],
-                &step_grad,
-                ga_s,
-                &mut g_c_prev,
-                h,
-            );
-            // g_h_{t−1} = g_a_t·W_hh, g_c_{t−1} = g_c_prev.
-            gemm_packed(rows, ga_s, (g, 1), &w, g_h, h, false, threads);
-            g_c.copy_from_slice(&g_c_prev);
-        }
-    });
+        })
+    };
+    // SAFETY: the sweep writes every row of every step of g_a.
+    let g_a = unsafe { vec_written_by(d.t * n * g, sweep) };
     // grad_W_hh = g_a_0ᵀ·h0 + Σ_{t≥1} g_a_tᵀ·h_{t−1}; the h_{t−1} rows for
     // t ≥ 1 are the first H of each output row (row stride 2H).
     let mut g_w = vec![0.0f32; g * h];
@@ -555,5 +612,14 @@ pub fn lstm_layer_backward(
             threads::num_threads(),
         );
     }
-    (g_a, g_w, g_h, g_c)
+    let g_b = bias.then(|| {
+        let mut g_b = vec![0.0f32; g];
+        for row in row_sums.chunks_exact(g) {
+            for (b, &v) in g_b.iter_mut().zip(row) {
+                *b += v;
+            }
+        }
+        g_b
+    });
+    ([g_a, g_w, g_h, g_c], g_b)
 }

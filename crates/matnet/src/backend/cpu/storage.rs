@@ -311,10 +311,18 @@ impl BackendStorage for CpuStorage {
         (CpuStorage(ga), CpuStorage(gc))
     }
 
-    fn lstm_layer(xp: V<'_>, w_hh: V<'_>, h0: V<'_>, c0: V<'_>, d: LstmDims) -> (Self, Self) {
+    fn lstm_layer(
+        xp: V<'_>,
+        w_hh: V<'_>,
+        bias: Option<V<'_>>,
+        h0: V<'_>,
+        c0: V<'_>,
+        d: LstmDims,
+    ) -> (Self, Self) {
         let (out, gates) = recurrent::lstm_layer_forward(
             &contiguous(xp),
             &contiguous(w_hh),
+            bias.map(contiguous).as_deref(),
             &contiguous(h0),
             &contiguous(c0),
             d,
@@ -330,8 +338,9 @@ impl BackendStorage for CpuStorage {
         out: V<'_>,
         g: V<'_>,
         d: LstmDims,
-    ) -> (Self, Self, Self, Self) {
-        let (a, b, c, e) = recurrent::lstm_layer_backward(
+        bias: bool,
+    ) -> ([Self; 4], Option<Self>) {
+        let (grads, gb) = recurrent::lstm_layer_backward(
             &contiguous(w_hh),
             &contiguous(h0),
             &contiguous(c0),
@@ -339,8 +348,9 @@ impl BackendStorage for CpuStorage {
             &contiguous(out),
             &contiguous(g),
             d,
+            bias,
         );
-        (CpuStorage(a), CpuStorage(b), CpuStorage(c), CpuStorage(e))
+        (grads.map(CpuStorage), gb.map(CpuStorage))
     }
 
     fn optim_step(

@@ -242,8 +242,23 @@ impl BackendStorage for RefStorage {
         (RefStorage(ga), RefStorage(gc))
     }
 
-    fn lstm_layer(xp: V<'_>, w_hh: V<'_>, h0: V<'_>, c0: V<'_>, d: LstmDims) -> (Self, Self) {
-        let (out, gates) = recurrent::layer(&read(xp), &read(w_hh), &read(h0), &read(c0), d);
+    fn lstm_layer(
+        xp: V<'_>,
+        w_hh: V<'_>,
+        bias: Option<V<'_>>,
+        h0: V<'_>,
+        c0: V<'_>,
+        d: LstmDims,
+    ) -> (Self, Self) {
+        let bias = bias.map(read);
+        let (out, gates) = recurrent::layer(
+            &read(xp),
+            &read(w_hh),
+            bias.as_deref(),
+            &read(h0),
+            &read(c0),
+            d,
+        );
         (RefStorage(out), RefStorage(gates))
     }
 
@@ -255,15 +270,16 @@ impl BackendStorage for RefStorage {
         out: V<'_>,
         g: V<'_>,
         d: LstmDims,
-    ) -> (Self, Self, Self, Self) {
-        let [a, b, c, e] = recurrent::layer_backward(
+        bias: bool,
+    ) -> ([Self; 4], Option<Self>) {
+        let (grads, gb) = recurrent::layer_backward(
             [&read(w_hh), &read(h0), &read(c0)],
             &read(gates),
             &read(out),
             &read(g),
             d,
         );
-        (RefStorage(a), RefStorage(b), RefStorage(c), RefStorage(e))
+        (grads.map(RefStorage), bias.then_some(RefStorage(gb)))
     }
 
     fn optim_step(

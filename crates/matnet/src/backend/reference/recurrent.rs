@@ -105,6 +105,7 @@ fn half(rows: &[f32], n: usize, h: usize, k: usize) -> Vec<f32> {
 pub(super) fn layer(
     xp: &[f32],
     w: &[f32],
+    bias: Option<&[f32]>,
     h0: &[f32],
     c0: &[f32],
     d: LstmDims,
@@ -114,6 +115,12 @@ pub(super) fn layer(
     let (mut out, mut gates) = (Vec::new(), Vec::new());
     for t in 0..d.t {
         let mut a = xp[t * n * 4 * h..][..n * 4 * h].to_vec();
+        if let Some(b) = bias {
+            // Rounded like the f32 sum it stands for (`xp + b`).
+            for (a, &b) in a.iter_mut().zip(b.iter().cycle()) {
+                *a += b;
+            }
+        }
         add_recurrent(&mut a, &hs, w, n, h);
         let (o, g) = cell(&a, &cs, h);
         hs = half(&o, n, h, 0);
@@ -124,16 +131,18 @@ pub(super) fn layer(
     (out, gates)
 }
 
-/// Gradients `(xp, W_hh, h0, c0)` of [`layer`] by a backward sweep in time.
+/// Gradients `(xp, W_hh, h0, c0)` of [`layer`] by a backward sweep in time,
+/// and the bias gradient (every step's gate gradients summed, in f64).
 pub(super) fn layer_backward(
     [w, h0, c0]: [&[f32]; 3],
     gates: &[f32],
     out: &[f32],
     g_out: &[f32],
     d: LstmDims,
-) -> [Vec<f32>; 4] {
+) -> ([Vec<f32>; 4], Vec<f32>) {
     let (n, h) = (d.n, d.h);
     let mut g_xp = vec![0.0f32; d.t * n * 4 * h];
+    let mut g_b = vec![0.0f64; 4 * h];
     let mut g_w = vec![0.0f64; 4 * h * h];
     let (mut gh_next, mut gc_next) = (vec![0.0f64; n * h], vec![0.0f64; n * h]);
     for t in (0..d.t).rev() {
@@ -180,8 +189,9 @@ pub(super) fn layer_backward(
         }
         for (k, v) in ga.into_iter().enumerate() {
             g_xp[t * n * 4 * h + k] = v as f32;
+            g_b[k % (4 * h)] += v;
         }
     }
     let to32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
-    [g_xp, to32(g_w), to32(gh_next), to32(gc_next)]
+    ([g_xp, to32(g_w), to32(gh_next), to32(gc_next)], to32(g_b))
 }

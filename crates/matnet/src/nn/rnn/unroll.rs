@@ -192,21 +192,23 @@ fn run_layer(
         (Some(b_ih), Some(b_hh)) => Some(b_ih.add(&b_hh)),
         (b_ih, b_hh) => b_ih.clone().or(b_hh),
     };
-    if let Some(b) = bias {
-        xp = xp.add(&b);
-    }
     if cell == RecurrentKind::Lstm && tbptt.is_none() {
-        // The fused layer op: one kernel runs the recurrence, and its
-        // backward sweeps time once (see `Tensor::lstm_layer`).
+        // The fused layer op: one kernel adds the bias and runs the
+        // recurrence, and its backward sweeps time once (see
+        // `Tensor::lstm_layer`).
         let zeros = || Tensor::zeros_on([n, hidden], xp.device());
         let (h0, c0) = (h.unwrap_or_else(zeros), c.unwrap_or_else(zeros));
-        let hc = xp.reshape([t_len, n, g]).lstm_layer(&w.weight_hh, &h0, &c0);
+        let xp = xp.reshape([t_len, n, g]);
+        let hc = xp.lstm_layer(&w.weight_hh, bias.as_ref(), &h0, &c0);
         let last = hc.narrow(0, t_len - 1, 1).squeeze(0);
         return (
             hc.narrow(2, 0, hidden),
             last.narrow(1, 0, hidden),
             Some(last.narrow(1, hidden, hidden)),
         );
+    }
+    if let Some(b) = bias {
+        xp = xp.add(&b);
     }
     let xs = time_steps(&xp.reshape([t_len, n, g]));
 

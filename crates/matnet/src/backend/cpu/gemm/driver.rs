@@ -18,7 +18,7 @@ pub(super) unsafe fn run<K: Kernel>(p: &Problem, threads: usize) {
     // Cᵀ = Bᵀ·Aᵀ instead when that keeps the big operand readable in place:
     // Aᵀ becomes the new B, which needs unit stride along its rows, i.e.
     // rsa == 1 (A given transposed, as in grad_W = Xᵀ·G).
-    if p.n < K::NR && p.m >= K::NR && p.rsa == 1 && p.k >= 32 && p.packed.is_none() {
+    if p.runs_transposed(K::NR) {
         let t = Problem {
             m: p.n,
             n: p.m,

@@ -131,6 +131,15 @@ struct Problem {
     packed: Option<Prepacked>,
 }
 
+impl Problem {
+    /// Whether a kernel with `nr`-wide tiles computes this product as
+    /// `Cᵀ = Bᵀ·Aᵀ` (see `driver::run`): C narrower than a tile, A given
+    /// transposed (its columns contiguous) and deep enough to pay.
+    fn runs_transposed(&self, nr: usize) -> bool {
+        self.n < nr && self.m >= nr && self.rsa == 1 && self.k >= 32 && self.packed.is_none()
+    }
+}
+
 /// Where a product finds its B panels when B was packed in advance: the
 /// panels for k block `pc` (depth `kc`) and column `j` (a multiple of NR)
 /// start at `base + pc·n_pad + (col0 + j)·kc`.
@@ -308,9 +317,18 @@ unsafe fn multiply(p: &Problem, threads: usize, forced: Option<GemmKernel>) {
 /// gradients) ran at 0.82× the AVX2 build, with B packing at 23% of the
 /// profile against 5%. Such products stay on AVX2 unless `MATNET_KERNEL`
 /// forces a kernel.
+///
+/// The shape that counts is the one the AVX-512 kernel would multiply: a
+/// product it runs transposed (`grad_W_ih` of an LSTM reading 28-pixel
+/// rows, `[512×1792]·[1792×28]`) is a wide one, 28 rows by 512 columns.
 fn kernel_for(p: &Problem) -> GemmKernel {
     let best = gemm_kernel();
-    let skinny = p.m < 24 || p.n < 32;
+    let (m, n) = if p.runs_transposed(GemmKernel::Avx512.register_columns()) {
+        (p.n, p.m)
+    } else {
+        (p.m, p.n)
+    };
+    let skinny = m < 24 || n < 32;
     if best == GemmKernel::Avx512 && skinny && !kernel_forced() && GemmKernel::Avx2.available() {
         GemmKernel::Avx2
     } else {
