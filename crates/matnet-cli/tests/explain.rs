@@ -121,7 +121,10 @@ fn lstm_layer_is_counted_as_its_recurrent_products() {
     // 2·T·N·4H·H + 10·T·N·H + T·N·4H (the bias) = 2·28·2·512·128 +
     // 10·28·2·128 + 28·2·512 = 7,440,384.
     assert!(lstm[0].text.contains("LSTM over time"));
-    assert!(lstm[0].text.contains("+ t"), "the bias is added inside: {out}");
+    assert!(
+        lstm[0].text.contains("+ t"),
+        "the bias is added inside: {out}"
+    );
     assert_eq!(lstm[0].flops, "7.4M");
     // Backward: the gate sweep and grad_W_hh each cost 7,411,712, the bias
     // sum T·N·4H = 28,672; h0, c0 nothing: 14,852,096.

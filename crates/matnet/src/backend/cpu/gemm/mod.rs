@@ -323,13 +323,15 @@ unsafe fn multiply(p: &Problem, threads: usize, forced: Option<GemmKernel>) {
 /// rows, `[512×1792]·[1792×28]`) is a wide one, 28 rows by 512 columns.
 fn kernel_for(p: &Problem) -> GemmKernel {
     let best = gemm_kernel();
-    let (m, n) = if p.runs_transposed(GemmKernel::Avx512.register_columns()) {
-        (p.n, p.m)
-    } else {
-        (p.m, p.n)
-    };
-    let skinny = m < 24 || n < 32;
-    if best == GemmKernel::Avx512 && skinny && !kernel_forced() && GemmKernel::Avx2.available() {
+    let skinny = |m: usize, n: usize| m < 24 || n < 32;
+    let wide_as_run =
+        || p.runs_transposed(GemmKernel::Avx512.register_columns()) && !skinny(p.n, p.m);
+    if best == GemmKernel::Avx512
+        && skinny(p.m, p.n)
+        && !wide_as_run()
+        && !kernel_forced()
+        && GemmKernel::Avx2.available()
+    {
         GemmKernel::Avx2
     } else {
         best
