@@ -183,7 +183,7 @@ fn ablation_flags_remove_their_parts() {
     );
     assert!(!stdout.contains("| E:"), "{stdout}");
     assert!(
-        stdout.contains("class loss on generated samples: false"),
+        stdout.contains("class loss on generated samples: none"),
         "{stdout}"
     );
 }
@@ -252,6 +252,36 @@ fn rec_every_sets_how_often_the_reconstruction_term_runs() {
     );
     let err = fails(&train("zero", "0").0);
     assert!(err.contains("--rec-every must be at least 1"), "{err}");
+}
+
+/// `--real-class-only`: stated in the run's first line and its name, D
+/// then learns different weights; refused beside `--no-fake-class-loss`.
+#[test]
+fn real_class_only_keeps_the_class_loss_on_samples_for_g_alone() {
+    let dir = dataset("joint-real-class-only", |_| {});
+    let both = dir.join("both");
+    let real_only = dir.join("real-only");
+    assert!(
+        ok(&train_small(&dir, &both, &[])).contains("class loss on generated samples: D and G,")
+    );
+    let out = ok(&train_small(&dir, &real_only, &["--real-class-only"]));
+    assert!(
+        out.starts_with("training joint-real-class-only")
+            && out.contains(
+                "class loss on generated samples: G only (D's class head learns real images only),"
+            ),
+        "{out}"
+    );
+    assert!(
+        weights(&both, "discriminator") != weights(&real_only, "discriminator"),
+        "D trained to the same weights with and without --real-class-only"
+    );
+    let err = fails(&train_small(
+        &dir,
+        &dir.join("bad"),
+        &["--real-class-only", "--no-fake-class-loss"],
+    ));
+    assert!(err.contains("give one of them"), "{err}");
 }
 
 /// `--augment` moves every image D sees (real and generated): stated in

@@ -309,6 +309,38 @@ fn the_reconstruction_term_runs_on_every_kth_g_step_with_k_times_the_weight() {
     assert_eq!(step(3, 6).0.reconstruction, Some(rec));
 }
 
+/// `real_class_only`: D's step is the one without class losses on samples
+/// (same loss, same weights after it), G's keeps its class loss on them.
+#[test]
+fn real_class_only_drops_the_class_loss_on_samples_from_d_alone() {
+    let n = 8;
+    let run = |settings: JointTraining| {
+        let m = Joint::new(tiny(), 3).unwrap();
+        let mut t = JointTrainer::new(&m, settings);
+        let mut rng = Rng::new(4);
+        let real = Tensor::rand_uniform([n, 64], -1.0, 1.0, &mut rng);
+        let ds = t.d_step(&m, &real, &labels(n, 3), &mut rng).unwrap();
+        let d = values(&part(&m, "discriminator."));
+        // G step 1: the lazy reconstruction term (every 4th) does not run.
+        let g = t.g_step(&m, &ds, 1).unwrap();
+        (ds.loss, d, g.loss)
+    };
+    let both = run(JointTraining::default());
+    let none = run(JointTraining {
+        fake_class_loss: false,
+        ..JointTraining::default()
+    });
+    let real_only = run(JointTraining {
+        real_class_only: true,
+        ..JointTraining::default()
+    });
+    assert_eq!((real_only.0, &real_only.1), (none.0, &none.1));
+    assert!(real_only.0 < both.0, "{} vs {}", real_only.0, both.0);
+    // Same D, so G's loss differs from the one without class losses by the
+    // cross-entropy of its samples, which is positive.
+    assert!(real_only.2 > none.2, "{} vs {}", real_only.2, none.2);
+}
+
 #[test]
 fn a_checkpoint_loads_as_joint_model_classifier_and_generator() {
     let dir = tempfile::tempdir().unwrap();

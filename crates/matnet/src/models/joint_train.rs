@@ -13,7 +13,12 @@
 //!   ([`Joint::reconstruction`]).
 //!
 //! `fake_class_loss: false` drops both `CE(k(x̃), c)` terms (the ablation
-//! "no class head on generated samples").
+//! "no class head on generated samples"); `real_class_only` drops `D`'s
+//! only, so the class head learns from real images while `G` is still
+//! trained to make its samples read as their class. An auxiliary classifier
+//! that also learns the class asked of each sample rewards `G` for samples
+//! it finds easy to classify, a pull toward fewer, more typical digits
+//! (Shu et al. 2017; Gong et al. 2019, "Twin Auxiliary Classifiers GAN").
 //!
 //! With `augment`, every image `D` sees in training, real or generated, in
 //! either step, first goes through a random shift and rotation drawn afresh
@@ -41,6 +46,9 @@ pub struct JointTraining {
     /// Whether `D` classifies generated samples (as the class asked for)
     /// and `G` is trained to make them read so.
     pub fake_class_loss: bool,
+    /// With `fake_class_loss`: `D`'s class head learns from real images
+    /// only (`G` keeps its class loss on samples).
+    pub real_class_only: bool,
     /// Weight `λ` of the reconstruction loss in `G`'s objective.
     pub reconstruction_weight: f32,
     /// The reconstruction term runs on generator steps `0, k, 2k, …` only,
@@ -59,6 +67,7 @@ impl Default for JointTraining {
         JointTraining {
             gan: GanTraining::default(),
             fake_class_loss: true,
+            real_class_only: false,
             reconstruction_weight: 0.01,
             reconstruction_every: 4,
             augment: None,
@@ -147,7 +156,7 @@ impl JointTrainer {
         let (s_fake, k_fake) = d.forward_both(&seen(&warp, &fake.detach()));
         let mut loss = discriminator_loss(&s_real, &s_fake, self.settings.gan.real_target)
             .add(&cross_entropy(&k_real, labels));
-        if self.settings.fake_class_loss {
+        if self.settings.fake_class_loss && !self.settings.real_class_only {
             loss = loss.add(&cross_entropy(&k_fake, labels));
         }
         let mean_prob = |s: &Tensor| s.sigmoid().mean_all().item();
