@@ -143,19 +143,16 @@ impl Tensor {
         }
         let mut dims = first.dims().to_vec();
         dims[d] = tensors.iter().map(|t| t.dims()[d]).sum();
-        let refs: Vec<&Tensor> = tensors.iter().collect();
         let shape = Shape::new(dims);
-        // Each part is copied into its slice of the output along `dim`.
-        let mut out = Storage::full(shape.numel(), 0.0, first.device());
-        let full = crate::layout::Layout::contiguous(shape.clone());
         let mut start = 0;
-        with_storages("cat", &refs, |s| {
-            for (t, s) in tensors.iter().zip(s) {
-                let len = t.dims()[d];
-                Storage::copy_into(&mut out, &full.narrow(d, start, len), view(s, t.layout()));
-                start += len;
-            }
-        });
+        let pieces: Vec<(usize, &Tensor)> = tensors
+            .iter()
+            .map(|t| {
+                start += t.dims()[d];
+                (start - t.dims()[d], t)
+            })
+            .collect();
+        let out = placed_along("cat", &shape, d, &pieces);
         Tensor::from_op(out, shape, Op::Cat(tensors.to_vec(), d))
     }
 
@@ -201,11 +198,22 @@ impl Tensor {
         let mut dims = self.dims().to_vec();
         dims[dim] = full;
         let shape = Shape::new(dims);
-        let mut out = Storage::full(shape.numel(), 0.0, self.device());
-        let part = crate::layout::Layout::contiguous(shape.clone()).narrow(dim, start, len);
-        with_storages("pad", &[self], |s| {
-            Storage::copy_into(&mut out, &part, view(s[0], self.layout()))
-        });
+        let out = placed_along("pad", &shape, dim, &[(start, self)]);
         Tensor::from_op(out, shape, Op::Cat(parts, dim))
     }
+}
+
+/// A zeroed contiguous `shape` with each `(start, t)` copied into its slice
+/// `start..start + len(t)` along `dim` (on the first piece's device).
+fn placed_along(op: &str, shape: &Shape, dim: usize, pieces: &[(usize, &Tensor)]) -> Storage {
+    let mut out = Storage::full(shape.numel(), 0.0, pieces[0].1.device());
+    let full = crate::layout::Layout::contiguous(shape.clone());
+    let refs: Vec<&Tensor> = pieces.iter().map(|&(_, t)| t).collect();
+    with_storages(op, &refs, |s| {
+        for (&(start, t), s) in pieces.iter().zip(s) {
+            let part = full.narrow(dim, start, t.dims()[dim]);
+            Storage::copy_into(&mut out, &part, view(s, t.layout()));
+        }
+    });
+    out
 }

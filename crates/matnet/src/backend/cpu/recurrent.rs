@@ -405,6 +405,25 @@ fn par_batch_rows(n: usize, f: &(dyn Fn(usize, usize, usize) + Sync)) {
     });
 }
 
+/// Gate rows `xp + b` (or `xp` alone) written into `dst`, which may not be
+/// initialised yet; `b` holds one row.
+fn write_gate_rows(dst: &mut [std::mem::MaybeUninit<f32>], xp: &[f32], bias: Option<&[f32]>) {
+    match bias {
+        Some(b) => {
+            for (a, x) in dst.chunks_exact_mut(b.len()).zip(xp.chunks_exact(b.len())) {
+                for ((a, &x), &b) in a.iter_mut().zip(x).zip(b) {
+                    a.write(x + b);
+                }
+            }
+        }
+        None => {
+            for (a, &x) in dst.iter_mut().zip(xp) {
+                a.write(x);
+            }
+        }
+    }
+}
+
 /// A whole LSTM layer: input projections `xp [T, N, 4H]` (`x_t·W_ihᵀ`),
 /// `W_hh [4H, H]`, the gate bias `b [4H]` if any, initial `h0`, `c0`
 /// `[N, H]` → `out [T, N, 2H]` with rows `[h_t | c_t]`, and the gate
@@ -446,21 +465,7 @@ pub fn lstm_layer_forward(
                 // read; the previous step's rows were written by this task
                 // and are only read.
                 let (a_s, out_s) = unsafe {
-                    let a_s = gp.uninit_slice(ga, gb);
-                    match bias {
-                        Some(b) => {
-                            for (a, x) in a_s.chunks_exact_mut(g).zip(xp[ga..gb].chunks_exact(g)) {
-                                for ((a, &x), &b) in a.iter_mut().zip(x).zip(&b[..g]) {
-                                    a.write(x + b);
-                                }
-                            }
-                        }
-                        None => {
-                            for (a, &x) in a_s.iter_mut().zip(&xp[ga..gb]) {
-                                a.write(x);
-                            }
-                        }
-                    }
+                    write_gate_rows(gp.uninit_slice(ga, gb), &xp[ga..gb], bias.map(|b| &b[..g]));
                     op.uninit_slice(oa, ob)
                         .fill(std::mem::MaybeUninit::new(0.0));
                     (gp.slice(ga, gb), op.slice(oa, ob))
@@ -533,10 +538,12 @@ pub fn lstm_layer_backward(
             let rows = r1 - r0;
             // SAFETY: rows r0..r1 of g_h and g_c belong to this task alone.
             let (g_h, g_c) = unsafe { (hp.slice(r0 * h, r1 * h), cp.slice(r0 * h, r1 * h)) };
-            // SAFETY: as above, this task's rows of the row sums (empty without
-            // a bias).
-            let sums = unsafe { sp.slice(r0 * g, r1 * g) };
-            let sums = if bias { sums } else { &mut [] };
+            let sums: &mut [f32] = if bias {
+                // SAFETY: as above, this task's rows of the row sums.
+                unsafe { sp.slice(r0 * g, r1 * g) }
+            } else {
+                &mut []
+            };
             let mut step_grad = vec![0.0f32; rows * 2 * h];
             let mut g_c_prev = vec![0.0f32; rows * h];
             for s in (0..d.t).rev() {
