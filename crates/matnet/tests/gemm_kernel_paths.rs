@@ -257,6 +257,9 @@ fn block_edges_with_threads() {
             (70, 1, 600),
             (1, 70, 600),
             (64, 10, 784),
+            // Both operands packed on every thread, k blocks with a
+            // ragged tail of 3 (SIMD packers: 8 columns at a time).
+            (300, 400, 259),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 for accumulate in [false, true] {
