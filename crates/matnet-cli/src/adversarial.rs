@@ -3,8 +3,11 @@
 //! generator step, the chart's running means, `--max-minutes`, a grid (and
 //! with `--epoch-samples` an IDX file) per epoch, and the training state
 //! saved at each epoch's end and every `--save-every` minutes, from which
-//! `--resume` continues bit for bit. What differs between the models (their
-//! steps, figures and state) is a [`Contest`].
+//! `--resume` continues bit for bit. With `--g-ema`, a moving average of the
+//! generator's weights follows every generator step; the grids and the
+//! final checkpoint come from the average, the training state keeps both.
+//! What differs between the models (their steps, figures and state) is a
+//! [`Contest`].
 
 use std::ops::AddAssign;
 use std::path::Path;
@@ -15,7 +18,7 @@ use image::GrayImage;
 use matnet::data::{Dataset, Normalize, batches};
 use matnet::io::TrainingState;
 use matnet::models::{GanConfig, Generator};
-use matnet::train::Player;
+use matnet::train::{Ema, Player};
 use matnet::{Module, Rng, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -130,6 +133,12 @@ pub fn checked_options(args: &TrainArgs) -> anyhow::Result<(usize, usize, f32)> 
         (0.0..0.5).contains(&smoothing),
         "--label-smoothing must be in [0, 0.5), got {smoothing}"
     );
+    if let Some(d) = a.g_ema {
+        ensure!(
+            (0.0..1.0).contains(&d),
+            "--g-ema must be in [0, 1), got {d}"
+        );
+    }
     if let Some(m) = a.max_minutes {
         ensure!(
             m.is_finite() && m > 0.0,
@@ -177,15 +186,25 @@ pub fn train<C: Contest>(
         snapshots.reload(out, done)?;
         println!("resuming at epoch {}, step {skip}", done + 1);
     }
+    let mut ema = a
+        .g_ema
+        .map(|decay| Ema::new(c.generator(), decay))
+        .transpose()?;
+    if let (Some(s), Some(ema)) = (&resumed, &mut ema) {
+        s.load_ema(EMA_NAME, ema)?;
+    }
     let elapsed = || before + started.elapsed().as_secs_f64();
     // The training state at a step boundary (`shuffle`: the stream as at
     // the current epoch's start).
-    let snapshot = |c: &mut C, shuffle: &Rng, noise: &Rng| {
+    let snapshot = |c: &mut C, ema: &Option<Ema>, shuffle: &Rng, noise: &Rng| {
         let mut s = TrainingState::new("");
         let (model, d, g) = c.parts();
         s.put_module(C::NAME, model);
         s.put_player("d", d);
         s.put_player("g", g);
+        if let Some(ema) = ema {
+            s.put_ema(EMA_NAME, ema);
+        }
         s.put_rng("shuffle", shuffle);
         s.put_rng("noise", noise);
         s
@@ -212,6 +231,9 @@ pub fn train<C: Contest>(
             d_count += 1;
             if d_count.is_multiple_of(a.d_steps) {
                 let g = c.g_step(g_count).map_err(diverged)?;
+                if let Some(ema) = &mut ema {
+                    ema.update(c.generator());
+                }
                 means += g;
                 window += g;
                 g_count += 1;
@@ -239,14 +261,14 @@ pub fn train<C: Contest>(
                     history: history.clone(),
                     elapsed: elapsed(),
                 };
-                saver.save(snapshot(c, &epoch_rng, &noise_rng), &progress)?;
+                saver.save(snapshot(c, &ema, &epoch_rng, &noise_rng), &progress)?;
             }
         }
         if let Some(bar) = epoch_bar {
             bar.finish_and_clear();
         }
         c.parts().0.set_training(false);
-        snapshots.epoch(c.generator(), out, epoch)?;
+        with_average(c, &mut ema, |c| snapshots.epoch(c.generator(), out, epoch))?;
         let extra = c.extra();
         c.parts().0.set_training(true);
         let seconds = elapsed();
@@ -273,7 +295,7 @@ pub fn train<C: Contest>(
             history: history.clone(),
             elapsed: elapsed(),
         };
-        saver.save(snapshot(c, &shuffle_rng, &noise_rng), &progress)?;
+        saver.save(snapshot(c, &ema, &shuffle_rng, &noise_rng), &progress)?;
         if stop {
             break;
         }
@@ -287,12 +309,43 @@ pub fn train<C: Contest>(
         g_count as f64 / seconds
     );
     c.parts().0.set_training(false);
+    // The caller saves the model as it is now: with the averaged generator.
+    if let Some(ema) = &mut ema {
+        ema.swap(c.generator());
+    }
     snapshots.gif(&out.join("progress.gif"))?;
     Ok(Run {
         history,
         points,
         g_count,
     })
+}
+
+/// The name of the generator's moving average in the training state.
+const EMA_NAME: &str = "ema.generator";
+
+/// Runs `f` on `c` with the averaged generator swapped in (if there is an
+/// average), then swaps the raw weights back.
+fn with_average<C: Contest, R>(c: &mut C, ema: &mut Option<Ema>, f: impl FnOnce(&mut C) -> R) -> R {
+    if let Some(ema) = ema {
+        ema.swap(c.generator());
+    }
+    let r = f(c);
+    if let Some(ema) = ema {
+        ema.swap(c.generator());
+    }
+    r
+}
+
+/// Records `--g-ema` in a checkpoint's metadata (`matnet.g_ema`: the decay
+/// of the average its generator holds).
+pub fn ema_meta(
+    meta: &mut std::collections::BTreeMap<String, String>,
+    a: &crate::gan_train::GanArgs,
+) {
+    if let Some(d) = a.g_ema {
+        meta.insert("matnet.g_ema".to_string(), d.to_string());
+    }
 }
 
 /// The images a run writes from its generator: a grid per epoch from one

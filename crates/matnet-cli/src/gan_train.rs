@@ -51,6 +51,12 @@ pub struct GanArgs {
     /// gan/dcgan/joint: discriminator steps per generator step.
     #[arg(long, default_value_t = 1)]
     pub d_steps: usize,
+    /// gan/dcgan/joint: grids, samples and the checkpoint's generator are an
+    /// exponential moving average of G's weights with this decay
+    /// (`--g-ema` alone: 0.999); training steps the raw weights as before.
+    #[arg(long, value_name = "DECAY", num_args = 0..=1, default_missing_value = "0.999")]
+    #[serde(default)]
+    pub g_ema: Option<f32>,
     /// Stop at the end of the step during which the run passes M minutes
     /// of wall time, still writing grids, GIF, chart, metrics and checkpoint.
     #[arg(long, value_name = "M")]
@@ -74,7 +80,10 @@ impl GanArgs {
         let drop = self.lr_drop_after.map_or(String::new(), |e| {
             format!(" (×{} after epoch {e})", self.lr_drop_factor)
         });
-        format!("lr D {} G {}{drop}", self.lr_d, self.lr_g)
+        let ema = self
+            .g_ema
+            .map_or(String::new(), |d| format!(", G averaged (EMA {d})"));
+        format!("lr D {} G {}{drop}{ema}", self.lr_d, self.lr_g)
     }
 
     /// The learning rates `(D, G)` for epoch `epoch` (1-based).
@@ -282,6 +291,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let mut meta = BTreeMap::new();
     meta.insert("matnet.seed".to_string(), args.seed.to_string());
     meta.insert("matnet.g_steps".to_string(), run.g_count.to_string());
+    adversarial::ema_meta(&mut meta, a);
     gan.save(&ckpt, meta)?;
     let gif = out.join("progress.gif");
     let csv = out.join("metrics.csv");

@@ -27,7 +27,17 @@ fn generate(ckpt: &str, args: &[&str]) -> std::process::Output {
 }
 
 fn train_dcgan(dir: &Path, conditional: bool) -> std::path::PathBuf {
-    let run = dir.join(if conditional { "cond" } else { "plain" });
+    if conditional {
+        train_dcgan_with(dir, "cond", &["--conditional"])
+    } else {
+        train_dcgan_with(dir, "plain", &[])
+    }
+}
+
+/// Two epochs of a DCGAN on the tiny dataset in `dir`, into `dir/name`, with
+/// `extra` flags; checks what the run writes and returns its checkpoint.
+fn train_dcgan_with(dir: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let run = dir.join(name);
     let mut args = vec![
         "train",
         "--model",
@@ -43,9 +53,7 @@ fn train_dcgan(dir: &Path, conditional: bool) -> std::path::PathBuf {
         "--out",
         run.to_str().unwrap(),
     ];
-    if conditional {
-        args.push("--conditional");
-    }
+    args.extend_from_slice(extra);
     let stdout = ok(&matnet(&args));
     assert!(stdout.contains("D(G(z))"), "{stdout}");
     for f in [
@@ -201,4 +209,53 @@ fn a_conditional_dcgan_generates_the_digit_asked_for_and_a_classifier_is_refused
         dir.join("x.png").to_str().unwrap(),
     ]));
     assert!(e.contains("not a GAN"), "{e}");
+}
+
+/// `--g-ema`: the checkpoint's generator is the moving average the training
+/// state keeps beside the raw weights (which differ from it), the update
+/// count is the number of G steps, and the metadata names the decay.
+#[test]
+fn g_ema_saves_the_averaged_generator_and_keeps_the_raw_one_in_the_state() {
+    let dir = dataset("gan-ema", |_| {});
+    let path = train_dcgan_with(&dir, "ema", &["--g-ema", "0.5"]);
+    let run = path.parent().unwrap();
+    let ckpt = matnet::io::checkpoint::load(&path).unwrap();
+    assert_eq!(
+        ckpt.metadata.get("matnet.g_ema").map(String::as_str),
+        Some("0.5")
+    );
+    let state = matnet::io::TrainingState::load(&run.join("state.safetensors")).unwrap();
+    // 40 images in batches of 16: 3 G steps per epoch.
+    assert_eq!(state.steps.get("ema.generator"), Some(&6));
+    let mut generator = 0;
+    for (name, t) in &ckpt.tensors {
+        let Some(rest) = name.strip_prefix("generator.") else {
+            continue;
+        };
+        generator += 1;
+        let avg = &state.tensors[&format!("ema.generator.{rest}")];
+        let raw = &state.tensors[&format!("gan.generator.{rest}")];
+        assert_eq!(t.to_vec(), avg.to_vec(), "{name}: not the average");
+        if rest.ends_with("weight") {
+            assert_ne!(t.to_vec(), raw.to_vec(), "{name}: the raw weights");
+        }
+    }
+    assert!(generator > 0);
+    let fails_with = |decay: &str| {
+        let out = matnet(&[
+            "train",
+            "--model",
+            "dcgan",
+            "--data",
+            dir.to_str().unwrap(),
+            &format!("--g-ema={decay}"),
+            "--out",
+            dir.join("bad").to_str().unwrap(),
+        ]);
+        fails(&out)
+    };
+    for bad in ["1", "-0.1", "NaN"] {
+        let err = fails_with(bad);
+        assert!(err.contains("--g-ema must be in [0, 1)"), "{bad}: {err}");
+    }
 }

@@ -218,7 +218,10 @@ fn killed_or_interrupted_runs_resume_bit_identical() {
         ),
         (
             "dcgan",
-            &["--model", "dcgan", "--epochs", "2", "--limit", "256"],
+            // --g-ema: the generator's moving average is saved and restored too.
+            &[
+                "--model", "dcgan", "--epochs", "2", "--limit", "256", "--g-ema",
+            ],
         ),
         (
             "joint",

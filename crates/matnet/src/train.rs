@@ -223,3 +223,113 @@ pub fn evaluate(
         confusion,
     }
 }
+
+/// An exponential moving average of a module's state (parameters and
+/// buffers, e.g. batch norm's running statistics): after each update,
+/// `ā ← r·ā + (1 − r)·a` for every tensor `a`, with the rate
+/// `r = min(decay, (1 + t)/(10 + t))` at update `t` (from 0), so the first
+/// updates follow the weights closely instead of remembering their random
+/// start. A GAN samples from such an average of its generator (Karras et
+/// al. 2018, Yazıcı et al. 2019): the raw weights swing from step to step
+/// as the players chase each other, their average much less.
+///
+/// ```
+/// use matnet::nn::{Linear, Module};
+/// use matnet::train::Ema;
+/// use matnet::{Rng, Tensor};
+///
+/// # fn main() -> matnet::Result<()> {
+/// let layer = Linear::new(2, 1, &mut Rng::new(0));
+/// let before = layer.weight.to_vec();
+/// let mut ema = Ema::new(&layer, 0.9)?;
+/// layer.weight.assign_(&Tensor::zeros([1, 2]));
+/// ema.update(&layer); // t = 0: r = min(0.9, 1/10) = 0.1
+/// ema.swap(&layer); // the layer now holds the average
+/// let avg = layer.weight.to_vec();
+/// assert!((avg[0] - 0.1 * before[0]).abs() < 1e-6);
+/// ema.swap(&layer); // and the raw weights again
+/// assert_eq!(layer.weight.to_vec(), vec![0.0, 0.0]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Ema {
+    decay: f32,
+    updates: u64,
+    /// The average of each tensor of the module's `state_dict`, in order.
+    average: Vec<(String, Tensor)>,
+}
+
+impl Ema {
+    /// Starts the average at `module`'s current state. `decay` must be in
+    /// `[0, 1)`.
+    pub fn new(module: &dyn Module, decay: f32) -> Result<Ema> {
+        if !(0.0..1.0).contains(&decay) {
+            return Err(Error::Invalid(format!(
+                "EMA decay must be in [0, 1), got {decay}"
+            )));
+        }
+        let average = module
+            .state_dict()
+            .into_iter()
+            .map(|(n, t)| (n, t.detach().copy()))
+            .collect();
+        Ok(Ema {
+            decay,
+            updates: 0,
+            average,
+        })
+    }
+
+    /// The decay given to [`Ema::new`].
+    pub fn decay(&self) -> f32 {
+        self.decay
+    }
+
+    /// Updates made so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// The averaged tensors, named as in the module's `state_dict`.
+    pub fn tensors(&self) -> &[(String, Tensor)] {
+        &self.average
+    }
+
+    /// Restores a saved average: its tensors (by name, shapes checked: an
+    /// error changes nothing) and its update count.
+    pub fn load(&mut self, saved: &[(String, Tensor)], updates: u64) -> Result<()> {
+        let by_name = saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        crate::io::checkpoint::assign_checked(&by_name, &self.average)
+            .map_err(|msg| Error::Invalid(format!("EMA: {msg}")))?;
+        self.updates = updates;
+        Ok(())
+    }
+
+    /// Moves the average one step toward `module`'s current state (the
+    /// module given to [`Ema::new`], or one with the same `state_dict`).
+    pub fn update(&mut self, module: &dyn Module) {
+        let t = self.updates as f32;
+        let r = self.decay.min((1.0 + t) / (10.0 + t));
+        let current = module.state_dict();
+        assert_eq!(
+            current.len(),
+            self.average.len(),
+            "Ema::update: a module with another state_dict"
+        );
+        for ((_, avg), (_, now)) in self.average.iter_mut().zip(&current) {
+            *avg = avg.affine(r, 0.0).add(&now.detach().mul_scalar(1.0 - r));
+        }
+        self.updates += 1;
+    }
+
+    /// Exchanges the average and `module`'s state in place: the module then
+    /// computes with the averaged weights, and a second call puts its own
+    /// back.
+    pub fn swap(&mut self, module: &dyn Module) {
+        for ((_, avg), (_, now)) in self.average.iter_mut().zip(module.state_dict()) {
+            let raw = now.detach().copy();
+            now.assign_(avg);
+            *avg = raw;
+        }
+    }
+}

@@ -50,7 +50,7 @@ use std::path::Path;
 use super::checkpoint::{assign_checked, parse, serialize, write_atomic};
 use crate::nn::{Module, load_rng_states, rng_states};
 use crate::optim::OptimizerState;
-use crate::train::Player;
+use crate::train::{Ema, Player};
 use crate::{Error, Result, Rng, Tensor};
 
 /// The version of the layout this matnet writes and reads.
@@ -157,6 +157,33 @@ impl TrainingState {
         player
             .load_state_dict(&OptimizerState { step, buffers })
             .map_err(|e| Error::Invalid(format!("optimizer '{name}': {e}")))
+    }
+
+    /// Copies an exponential moving average as `<prefix>.<name>`, and its
+    /// update count.
+    pub fn put_ema(&mut self, prefix: &str, ema: &Ema) {
+        for (name, t) in ema.tensors() {
+            let copy = Tensor::from_vec(t.to_vec(), t.dims().to_vec());
+            self.tensors.insert(format!("{prefix}.{name}"), copy);
+        }
+        self.steps.insert(prefix.to_string(), ema.updates());
+    }
+
+    /// Restores the average [`TrainingState::put_ema`] saved under
+    /// `prefix` into `ema`; missing or misshapen tensors are an error.
+    pub fn load_ema(&self, prefix: &str, ema: &mut Ema) -> Result<()> {
+        let updates = *self
+            .steps
+            .get(prefix)
+            .ok_or_else(|| Error::Invalid(format!("no moving average '{prefix}' saved")))?;
+        let dot = format!("{prefix}.");
+        let saved: Vec<(String, Tensor)> = self
+            .tensors
+            .iter()
+            .filter_map(|(n, t)| n.strip_prefix(&dot).map(|n| (n.to_string(), t.clone())))
+            .collect();
+        ema.load(&saved, updates)
+            .map_err(|e| Error::Invalid(format!("'{prefix}': {e}")))
     }
 
     /// Saves a generator's state under `name`.
