@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 
 use matnet::models::{
-    self, Arch, Config, Joint, JointConfig, JointTrainer, JointTraining, Model, Net,
+    self, Arch, Config, GLoss, Joint, JointConfig, JointTrainer, JointTraining, Model, Net,
+    generator_loss,
 };
+use matnet::nn::loss::cross_entropy;
 use matnet::{Module, Rng, Tensor};
 
 /// A joint model small enough for finite differences: 8×8 images, three
@@ -28,6 +30,7 @@ fn tiny() -> JointConfig {
         g_width: 2,
         reconstruction: true,
         encoder_hidden: 5,
+        twin: false,
     }
 }
 
@@ -339,6 +342,58 @@ fn real_class_only_drops_the_class_loss_on_samples_from_d_alone() {
     // Same D, so G's loss differs from the one without class losses by the
     // cross-entropy of its samples, which is positive.
     assert!(real_only.2 > none.2, "{} vs {}", real_only.2, none.2);
+}
+
+/// A twin class head (TAC-GAN): D's loss is the one without class losses
+/// on samples plus the twin head's cross-entropy on them; G's loss is
+/// `adv + CE(k(x̃), c) − CE(t(x̃), c)`. A model without the option has no
+/// twin head and draws no weights for one.
+#[test]
+fn a_twin_class_head_learns_samples_and_g_plays_against_it() {
+    let n = 8;
+    let with_twin = JointConfig {
+        twin: true,
+        ..tiny()
+    };
+    let d_loss = |settings: JointTraining| {
+        let m = Joint::new(with_twin.clone(), 3).unwrap();
+        let mut t = JointTrainer::new(&m, settings);
+        let mut rng = Rng::new(4);
+        let real = Tensor::rand_uniform([n, 64], -1.0, 1.0, &mut rng);
+        let y = labels(n, 3);
+        // The samples the step will draw, and the twin head's loss on them.
+        let fake = m.generate(&m.noise(n, &mut rng.clone()), &y);
+        let twin = m.discriminator.forward_heads(&fake).2.expect("a twin head");
+        let twin_ce = cross_entropy(&twin, &y).item();
+        let ds = t.d_step(&m, &real, &y, &mut rng).unwrap();
+        (ds.loss, twin_ce, m, t, ds)
+    };
+    let (plain, ..) = d_loss(JointTraining {
+        fake_class_loss: false,
+        ..JointTraining::default()
+    });
+    let (loss, twin_ce, m, mut t, ds) = d_loss(JointTraining::default());
+    assert!(twin_ce > 0.0);
+    assert!(
+        (loss - (plain + twin_ce)).abs() < 1e-5,
+        "D's loss {loss} is not {plain} + {twin_ce}"
+    );
+    // G's step 1 (no reconstruction term) against D after its step.
+    let (s, k, twin) = m.discriminator.forward_heads(&ds.fake);
+    let y = labels(n, 3);
+    let want = generator_loss(&s, GLoss::NonSaturating).item() + cross_entropy(&k, &y).item()
+        - cross_entropy(&twin.unwrap(), &y).item();
+    let got = t.g_step(&m, &ds, 1).unwrap().loss;
+    assert!((got - want).abs() < 1e-5, "G's loss {got}, want {want}");
+    // Without the option: no twin head, and the weights drawn as before.
+    let m = Joint::new(tiny(), 3).unwrap();
+    assert!(m.discriminator.twin.is_none());
+    assert!(!m.named_parameters().iter().any(|(n, _)| n.contains("twin")));
+    let twin_m = Joint::new(with_twin, 3).unwrap();
+    assert_eq!(
+        values(&part(&m, "discriminator.")),
+        values(&part(&twin_m, "discriminator."))[..part(&m, "discriminator.").len()]
+    );
 }
 
 #[test]

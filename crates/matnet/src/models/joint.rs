@@ -30,6 +30,10 @@
 //! against the class asked for), the non-saturating eq. 9 for `G` plus the
 //! class loss of its samples and the reconstruction loss.
 //!
+//! With `twin`, `D` has a third head, `t = u·W_twinᵀ + b_twin`, that learns
+//! the class asked of each generated sample while the class head learns
+//! real images only (TAC-GAN, Gong et al. 2019).
+//!
 //! `rnn`, `attention` and `reconstruction` in [`JointConfig`] switch parts
 //! off for the ablation; without both readers `D` pools the projected rows
 //! `mean_r(T)` alone.
@@ -78,6 +82,11 @@ pub struct JointConfig {
     pub reconstruction: bool,
     /// Hidden width of the reconstruction encoder.
     pub encoder_hidden: usize,
+    /// Whether `D` has a twin class head that learns the classes of
+    /// generated samples (TAC-GAN; see [`JointTrainer`](super::JointTrainer)).
+    /// Checkpoints saved before it have none.
+    #[serde(default)]
+    pub twin: bool,
 }
 
 impl JointConfig {
@@ -100,6 +109,7 @@ impl JointConfig {
             g_width: 64,
             reconstruction: true,
             encoder_hidden: 256,
+            twin: false,
         }
     }
 
@@ -193,6 +203,9 @@ pub struct JointDiscriminator {
     pub adv: Linear,
     /// Class head `W_cls [classes, F]`.
     pub cls: Linear,
+    /// Twin class head `W_twin [classes, F]`, if any: it learns the class
+    /// asked of each generated sample, never of real images.
+    pub twin: Option<Linear>,
 }
 
 impl JointDiscriminator {
@@ -233,6 +246,9 @@ impl JointDiscriminator {
             fc: Linear::new(features, features, rng),
             adv: Linear::new(features, 1, rng),
             cls: Linear::new(features, c.classes, rng),
+            // Drawn last, and only when asked for: a model without it gets
+            // the same initial weights as before the option existed.
+            twin: c.twin.then(|| Linear::new(features, c.classes, rng)),
         }
     }
 
@@ -276,9 +292,17 @@ impl JointDiscriminator {
     /// # Shapes
     /// `[N, rows·cols]` in `[-1, 1]` `->` (`[N]`, `[N, classes]`).
     pub fn forward_both(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let (s, k, _) = self.forward_heads(x);
+        (s, k)
+    }
+
+    /// [`JointDiscriminator::forward_both`] and the twin head's class
+    /// scores `[N, classes]`, if there is a twin head.
+    pub fn forward_heads(&self, x: &Tensor) -> (Tensor, Tensor, Option<Tensor>) {
         let u = self.features(x);
         let s = self.adv.forward(&u);
-        (s.reshape([s.dims()[0]]), self.cls.forward(&u))
+        let twin = self.twin.as_ref().map(|t| t.forward(&u));
+        (s.reshape([s.dims()[0]]), self.cls.forward(&u), twin)
     }
 }
 
@@ -301,6 +325,9 @@ impl Module for JointDiscriminator {
         p.extend(prefixed("fc", self.fc.named_parameters()));
         p.extend(prefixed("adv", self.adv.named_parameters()));
         p.extend(prefixed("cls", self.cls.named_parameters()));
+        if let Some(t) = &self.twin {
+            p.extend(prefixed("twin", t.named_parameters()));
+        }
         p
     }
 
@@ -313,8 +340,12 @@ impl Module for JointDiscriminator {
             Some(a) => format!("{} -> T + {}", self.proj.describe(), a.describe()),
             None => self.proj.describe(),
         });
+        let twin = self
+            .twin
+            .as_ref()
+            .map_or(String::new(), |t| format!(" (+ twin {})", t.describe()));
         format!(
-            "{} -> rows [{}] -> {} -> heads {} and {}",
+            "{} -> rows [{}] -> {} -> heads {} and {}{twin}",
             self.stem.describe(),
             readers.join(" ⧺ "),
             self.fc.describe(),

@@ -20,6 +20,16 @@
 //! it finds easy to classify, a pull toward fewer, more typical digits
 //! (Shu et al. 2017; Gong et al. 2019, "Twin Auxiliary Classifiers GAN").
 //!
+//! A model with a twin class head ([`JointConfig::twin`](super::JointConfig),
+//! TAC-GAN, Gong et al. 2019) removes that pull instead of the class loss:
+//! `D`'s class head learns real images only, the twin head `t` learns the
+//! class asked of each sample, `D` minimising `CE(t(x̃), c)`, and `G`
+//! minimises `CE(k(x̃), c) − CE(t(x̃), c)`. Minimising `CE(k(x̃), c)` alone
+//! also lowers the entropy of the class given the sample, so `G` gains by
+//! drawing only the digits that read most clearly; the twin term cancels
+//! that gain (in the limit, `G`'s class-conditional distributions then match
+//! the real ones).
+//!
 //! With `augment`, every image `D` sees in training, real or generated, in
 //! either step, first goes through a random shift and rotation drawn afresh
 //! per image ([`Augment::draw`]), differentiably, so `G`'s gradient passes
@@ -153,11 +163,17 @@ impl JointTrainer {
         let (real_warp, warp) = (draw(), draw());
         let d = &model.discriminator;
         let (s_real, k_real) = d.forward_both(&seen(&real_warp, real));
-        let (s_fake, k_fake) = d.forward_both(&seen(&warp, &fake.detach()));
+        let (s_fake, k_fake, t_fake) = d.forward_heads(&seen(&warp, &fake.detach()));
         let mut loss = discriminator_loss(&s_real, &s_fake, self.settings.gan.real_target)
             .add(&cross_entropy(&k_real, labels));
-        if self.settings.fake_class_loss && !self.settings.real_class_only {
-            loss = loss.add(&cross_entropy(&k_fake, labels));
+        if self.settings.fake_class_loss {
+            match &t_fake {
+                Some(t) => loss = loss.add(&cross_entropy(t, labels)),
+                None if !self.settings.real_class_only => {
+                    loss = loss.add(&cross_entropy(&k_fake, labels));
+                }
+                None => {}
+            }
         }
         let mean_prob = |s: &Tensor| s.sigmoid().mean_all().item();
         let (d_real, d_fake) = (mean_prob(&s_real), mean_prob(&s_fake));
@@ -186,12 +202,15 @@ impl JointTrainer {
         d_step: &JointDStep,
         step: usize,
     ) -> Result<JointGStep> {
-        let (s, k) = model
+        let (s, k, t) = model
             .discriminator
-            .forward_both(&seen(&d_step.warp, &d_step.fake));
+            .forward_heads(&seen(&d_step.warp, &d_step.fake));
         let mut loss = generator_loss(&s, self.settings.gan.g_loss);
         if self.settings.fake_class_loss {
             loss = loss.add(&cross_entropy(&k, &d_step.labels));
+            if let Some(t) = &t {
+                loss = loss.sub(&cross_entropy(t, &d_step.labels));
+            }
         }
         let every = self.settings.reconstruction_every.max(1);
         let rec = step
