@@ -31,6 +31,8 @@
 //! # }
 //! ```
 
+use std::collections::BTreeMap;
+
 use crate::data::{Dataset, Normalize, batches};
 use crate::nn::Module;
 use crate::nn::loss::{accuracy, cross_entropy};
@@ -297,9 +299,8 @@ impl Ema {
 
     /// Restores a saved average: its tensors (by name, shapes checked: an
     /// error changes nothing) and its update count.
-    pub fn load(&mut self, saved: &[(String, Tensor)], updates: u64) -> Result<()> {
-        let by_name = saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        crate::io::checkpoint::assign_checked(&by_name, &self.average)
+    pub fn load(&mut self, saved: &BTreeMap<&str, &Tensor>, updates: u64) -> Result<()> {
+        crate::io::checkpoint::assign_checked(saved, &self.average)
             .map_err(|msg| Error::Invalid(format!("EMA: {msg}")))?;
         self.updates = updates;
         Ok(())

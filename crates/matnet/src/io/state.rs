@@ -88,10 +88,7 @@ impl TrainingState {
     /// Copies `m`'s `state_dict` as `<prefix>.<name>` and its generators
     /// (dropout) as `<prefix>.<i>`.
     pub fn put_module(&mut self, prefix: &str, m: &dyn Module) {
-        for (name, t) in m.state_dict() {
-            let copy = Tensor::from_vec(t.to_vec(), t.dims().to_vec());
-            self.tensors.insert(format!("{prefix}.{name}"), copy);
-        }
+        self.put_tensors(prefix, &m.state_dict());
         for (i, s) in rng_states(m).into_iter().enumerate() {
             self.rngs.insert(format!("{prefix}.{i}"), s);
         }
@@ -101,14 +98,9 @@ impl TrainingState {
     /// Names and shapes are checked first: a mismatch is an error listing
     /// them, and `m` is unchanged.
     pub fn load_module(&self, prefix: &str, m: &dyn Module) -> Result<()> {
-        let dot = format!("{prefix}.");
-        let saved: BTreeMap<&str, &Tensor> = self
-            .tensors
-            .iter()
-            .filter_map(|(n, t)| n.strip_prefix(&dot).map(|n| (n, t)))
-            .collect();
+        let saved = self.tensors_under(prefix);
         let rngs: Vec<[u64; 4]> = (0..)
-            .map_while(|i| self.rngs.get(&format!("{dot}{i}")).copied())
+            .map_while(|i| self.rngs.get(&format!("{prefix}.{i}")).copied())
             .collect();
         if rngs.len() != rng_states(m).len() {
             return Err(Error::Invalid(format!(
@@ -162,10 +154,7 @@ impl TrainingState {
     /// Copies an exponential moving average as `<prefix>.<name>`, and its
     /// update count.
     pub fn put_ema(&mut self, prefix: &str, ema: &Ema) {
-        for (name, t) in ema.tensors() {
-            let copy = Tensor::from_vec(t.to_vec(), t.dims().to_vec());
-            self.tensors.insert(format!("{prefix}.{name}"), copy);
-        }
+        self.put_tensors(prefix, ema.tensors());
         self.steps.insert(prefix.to_string(), ema.updates());
     }
 
@@ -176,14 +165,25 @@ impl TrainingState {
             .steps
             .get(prefix)
             .ok_or_else(|| Error::Invalid(format!("no moving average '{prefix}' saved")))?;
-        let dot = format!("{prefix}.");
-        let saved: Vec<(String, Tensor)> = self
-            .tensors
-            .iter()
-            .filter_map(|(n, t)| n.strip_prefix(&dot).map(|n| (n.to_string(), t.clone())))
-            .collect();
-        ema.load(&saved, updates)
+        ema.load(&self.tensors_under(prefix), updates)
             .map_err(|e| Error::Invalid(format!("'{prefix}': {e}")))
+    }
+
+    /// Copies `tensors` (host copies, not views) as `<prefix>.<name>`.
+    fn put_tensors(&mut self, prefix: &str, tensors: &[(String, Tensor)]) {
+        for (name, t) in tensors {
+            let copy = Tensor::from_vec(t.to_vec(), t.dims().to_vec());
+            self.tensors.insert(format!("{prefix}.{name}"), copy);
+        }
+    }
+
+    /// The tensors saved as `<prefix>.<name>`, by `name`.
+    fn tensors_under(&self, prefix: &str) -> BTreeMap<&str, &Tensor> {
+        let dot = format!("{prefix}.");
+        self.tensors
+            .iter()
+            .filter_map(|(n, t)| n.strip_prefix(&dot).map(|n| (n, t)))
+            .collect()
     }
 
     /// Saves a generator's state under `name`.

@@ -166,14 +166,13 @@ impl JointTrainer {
         let (s_fake, k_fake, t_fake) = d.forward_heads(&seen(&warp, &fake.detach()));
         let mut loss = discriminator_loss(&s_real, &s_fake, self.settings.gan.real_target)
             .add(&cross_entropy(&k_real, labels));
-        if self.settings.fake_class_loss {
-            match &t_fake {
-                Some(t) => loss = loss.add(&cross_entropy(t, labels)),
-                None if !self.settings.real_class_only => {
-                    loss = loss.add(&cross_entropy(&k_fake, labels));
-                }
-                None => {}
-            }
+        // The head that learns the samples' classes: the twin head if there
+        // is one, else the class head unless it learns real images only.
+        let learns_samples = t_fake
+            .as_ref()
+            .or((!self.settings.real_class_only).then_some(&k_fake));
+        if let (true, Some(k)) = (self.settings.fake_class_loss, learns_samples) {
+            loss = loss.add(&cross_entropy(k, labels));
         }
         let mean_prob = |s: &Tensor| s.sigmoid().mean_all().item();
         let (d_real, d_fake) = (mean_prob(&s_real), mean_prob(&s_fake));
