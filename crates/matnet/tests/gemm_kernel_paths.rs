@@ -449,3 +449,78 @@ fn tiny_packed_b_products_match_the_plain_loop() {
         }
     }
 }
+
+/// `G·Wᵀ` with W given in its own rows (B transposed, which the AVX-512
+/// kernel runs as `(W·Gᵀ)ᵀ` with W read in place and C tiles stored
+/// transposed) gives the bits of the same product with `Wᵀ` copied out
+/// row-major, on every kernel, thread count and mode: the swap changes
+/// where the sums are stored, not how they are summed.
+#[test]
+fn transposed_b_same_bits_as_copied_b() {
+    each_kernel(|kernel| {
+        for &(m, n, k) in &[
+            (64, 784, 256),
+            (256, 784, 128),
+            (100, 300, 600),
+            (32, 33, 40),
+            (33, 1000, 64),
+            (45, 460, 300),
+            (45, 46, 300),
+        ] {
+            let g = fill(m * k, (m + k) as u64);
+            let w = fill(n * k, (n * 3 + k) as u64);
+            let mut wt = vec![0.0f32; k * n];
+            for j in 0..n {
+                for p in 0..k {
+                    wt[p * n + j] = w[j * k + p];
+                }
+            }
+            let c0 = fill(m * n, (m * n) as u64);
+            for accumulate in [false, true] {
+                for threads in [1, 2] {
+                    let run = |b: &[f32], rsb: isize, csb: isize| {
+                        let mut c = if accumulate {
+                            c0.clone()
+                        } else {
+                            vec![f32::NAN; m * n]
+                        };
+                        // SAFETY: G is m×k, B k×n through its strides, C m×n.
+                        unsafe {
+                            sgemm_with_kernel(
+                                kernel,
+                                m,
+                                n,
+                                k,
+                                g.as_ptr(),
+                                k as isize,
+                                1,
+                                b.as_ptr(),
+                                rsb,
+                                csb,
+                                c.as_mut_ptr(),
+                                n as isize,
+                                1,
+                                accumulate,
+                                threads,
+                            )
+                        };
+                        c
+                    };
+                    let swapped = run(&w, 1, k as isize);
+                    let copied = run(&wt, n as isize, 1);
+                    let differ = swapped
+                        .iter()
+                        .zip(&copied)
+                        .filter(|(x, y)| x.to_bits() != y.to_bits())
+                        .count();
+                    assert_eq!(
+                        differ,
+                        0,
+                        "{} kernel, {m}×{k}·({n}×{k})ᵀ, accumulate {accumulate}, {threads} threads",
+                        kernel.name()
+                    );
+                }
+            }
+        }
+    });
+}

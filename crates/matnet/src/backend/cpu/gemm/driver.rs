@@ -18,7 +18,11 @@ pub(super) unsafe fn run<K: Kernel>(p: &Problem, threads: usize) {
     // Cᵀ = Bᵀ·Aᵀ instead when that keeps the big operand readable in place:
     // Aᵀ becomes the new B, which needs unit stride along its rows, i.e.
     // rsa == 1 (A given transposed, as in grad_W = Xᵀ·G).
-    if p.runs_transposed(K::NR) {
+    // A transposed B whose rows are the longer side (grad_X = G·Wᵀ) is
+    // swapped the same way when the kernel stores transposed tiles well:
+    // Bᵀ, the weight in its own rows, becomes an A read in place.
+    let keep_a = K::STORES_TRANSPOSED_C && p.swaps_transposed_b(K::NR, K::KC);
+    if p.runs_transposed(K::NR) || keep_a {
         let t = Problem {
             m: p.n,
             n: p.m,
@@ -36,14 +40,16 @@ pub(super) unsafe fn run<K: Kernel>(p: &Problem, threads: usize) {
             packed: None,
         };
         // SAFETY: the same elements, addressed through swapped strides.
-        unsafe { run_oriented::<K>(&t, threads) };
+        unsafe { run_oriented::<K>(&t, threads, keep_a) };
         return;
     }
     // SAFETY: forwarded.
-    unsafe { run_oriented::<K>(p, threads) };
+    unsafe { run_oriented::<K>(p, threads, false) };
 }
 
-unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
+/// Runs `p` as given, on up to `threads` threads; `keep_a` reads A in
+/// place even where [`pack_a_wanted`] would pack it.
+unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize, keep_a: bool) {
     let work = p.m.saturating_mul(p.n).saturating_mul(p.k);
     let mut t = if work < PARALLEL_MIN_WORK {
         1
@@ -63,7 +69,7 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
     let kc = k_block::<K>(p);
     if t <= 1 {
         // SAFETY: forwarded.
-        unsafe { serial::<K>(p, kc) };
+        unsafe { serial::<K>(p, kc, keep_a) };
         return;
     }
     let (blocks, unit) = if split_n {
@@ -97,7 +103,7 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize) {
         }
         // SAFETY: sub-block of the caller's valid problem; tasks write
         // disjoint C blocks.
-        unsafe { serial::<K>(&s, kc) };
+        unsafe { serial::<K>(&s, kc, keep_a) };
     };
     pool::parallel_for(t, t, &task);
 }
@@ -183,9 +189,9 @@ pub(super) unsafe fn pack_all_b<K: Kernel>(p: &Problem, dst: *mut f32) -> usize 
 }
 
 /// One thread's product `p` (all of it, or its block of C), in passes of
-/// `kcb` over k.
-unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize) {
-    let pack_a = pack_a_wanted::<K>(p);
+/// `kcb` over k; A read in place if `keep_a`.
+unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize, keep_a: bool) {
+    let pack_a = !keep_a && pack_a_wanted::<K>(p);
     let pack_b = p.packed.is_some() || pack_b_wanted::<K>(p);
     // m and n split into equal blocks too, rounded to the register tile.
     let mcb = balanced(p.m, K::MC, K::MR);

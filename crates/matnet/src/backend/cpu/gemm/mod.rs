@@ -63,6 +63,11 @@ trait Kernel {
     const MC: usize;
     /// Columns of B packed at once (multiple of `NR`).
     const NC: usize;
+    /// Whether [`Kernel::tile`] stores a C with contiguous columns
+    /// (`rsc == 1`) about as fast as one with contiguous rows, so that a
+    /// product may run as `Cᵀ = Bᵀ·Aᵀ` to spare transposing B
+    /// ([`Problem::swaps_transposed_b`]).
+    const STORES_TRANSPOSED_C: bool = false;
 
     /// `C[rows×cols] (+)= A[rows×k] · B[k×NR][.., ..cols]`.
     ///
@@ -137,6 +142,31 @@ impl Problem {
     /// transposed (its columns contiguous) and deep enough to pay.
     fn runs_transposed(&self, nr: usize) -> bool {
         self.n < nr && self.m >= nr && self.rsa == 1 && self.k >= 32 && self.packed.is_none()
+    }
+
+    /// Whether a kernel with `nr`-wide tiles and `kc`-deep passes that
+    /// stores transposed C tiles well ([`Kernel::STORES_TRANSPOSED_C`])
+    /// computes this product as `Cᵀ = Bᵀ·Aᵀ` with `Bᵀ` read in place as
+    /// the new A: B given transposed (a weight read as `Wᵀ`, as in
+    /// `grad_X = G·Wᵀ`), A and C in rows, A a batch of at most 256 rows.
+    /// The transposing pack then moves from the k×n weight to the m×k
+    /// batch, saving k·(n − m) element moves, and each pass over k stores
+    /// its m×n tile sums transposed; on the AVX-512 Xeon both cost about
+    /// the same per element (profile of `[64×256]·[256×784]`: packing `Wᵀ`
+    /// 19% of the product before, the transposed stores 5% after), so the
+    /// swap is taken when it saves more moves than it adds stores
+    /// (`[256×128]·[128×784]` does not: 67k against 200k).
+    fn swaps_transposed_b(&self, nr: usize, kc: usize) -> bool {
+        let (m, n, k) = (self.m, self.n, self.k);
+        self.rsb == 1
+            && self.csb != 1
+            && self.csa == 1
+            && self.csc == 1
+            && (nr + 1..=256).contains(&m)
+            && m < n
+            && k >= 32
+            && k * (n - m) > m * n * k.div_ceil(kc)
+            && self.packed.is_none()
     }
 }
 
