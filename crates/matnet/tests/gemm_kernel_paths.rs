@@ -260,6 +260,10 @@ fn block_edges_with_threads() {
             // Both operands packed on every thread, k blocks with a
             // ragged tail of 3 (SIMD packers: 8 columns at a time).
             (300, 400, 259),
+            // More than two MC blocks of A on each of the two threads
+            // (A-panel-major tiles on AVX-512) and two B blocks of 1024
+            // columns, the last one ragged.
+            (1560, 1030, 40),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 for accumulate in [false, true] {
@@ -289,6 +293,9 @@ fn same_bits_on_any_thread_count() {
             (200, 131, 520),
             (24, 300, 2000),
             (300, 24, 2000),
+            // A-panel-major tiles on one thread (m > 768), not on the
+            // halves of the split.
+            (800, 100, 300),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true)] {
                 let case = |threads| Case {

@@ -38,6 +38,10 @@ impl Kernel for Avx512x12x32 {
     const NC: usize = 4096;
     // `store_transposed`: two 16×16 register transposes per tile.
     const STORES_TRANSPOSED_C: bool = true;
+    // 1024 columns: the packed B block (1 MiB at KC = 256) stays in the
+    // 2 MiB L2 while each 12 KiB A micro-panel is reused from L1 across
+    // it; measured on 1024² and 2048² (BENCHMARKS, ninth session).
+    const NC_A_PANEL_OUTER: usize = 1024;
 
     unsafe fn tile(
         k: usize,

@@ -195,7 +195,12 @@ unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize, keep_a: bool) {
     let pack_b = p.packed.is_some() || pack_b_wanted::<K>(p);
     // m and n split into equal blocks too, rounded to the register tile.
     let mcb = balanced(p.m, K::MC, K::MR);
-    let ncb = balanced(p.n, K::NC, K::NR);
+    // More than two blocks of A: walk the tiles A panel by A panel, with a
+    // B block that fits L2 (see `Kernel::NC_A_PANEL_OUTER`). Measured on the
+    // AVX-512 kernel: 1024² and 2048² 3-6% faster, 512² 1-2% slower.
+    let a_outer = K::NC_A_PANEL_OUTER > 0 && p.m > 2 * K::MC;
+    let nc_max_cols = if a_outer { K::NC_A_PANEL_OUTER } else { K::NC };
+    let ncb = balanced(p.n, nc_max_cols, K::NR);
     let kc_max = p.k.min(kcb);
     let nc_max = p.n.min(ncb).div_ceil(K::NR) * K::NR;
     let mc_max = p.m.min(mcb).div_ceil(K::MR) * K::MR;
@@ -213,6 +218,7 @@ unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize, keep_a: bool) {
     let plan = Plan {
         pack_a,
         pack_b,
+        a_outer,
         kc: kcb,
         mc: mcb,
         nc: ncb,
@@ -230,6 +236,8 @@ unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize, keep_a: bool) {
 struct Plan {
     pack_a: bool,
     pack_b: bool,
+    /// Tiles in A-panel-major order (see [`serial_with_buf`]).
+    a_outer: bool,
     kc: usize,
     mc: usize,
     nc: usize,
@@ -240,6 +248,7 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
     let Plan {
         pack_a,
         pack_b,
+        a_outer,
         kc: kcb,
         mc: mcb,
         nc: ncb,
@@ -273,7 +282,23 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
                 }
                 let c_blk =
                     p.c.wrapping_offset(ic as isize * p.rsc + jc as isize * p.csc);
-                for jr in (0..nc).step_by(nr) {
+                // B-panel-major (each B micro-panel stays in L1 while the
+                // A block streams from L2), or with `a_outer` A-panel-major
+                // (each A micro-panel stays in L1 while the B block streams
+                // from L2). The same tiles either way, so the same bits.
+                let (panels_b, panels_a) = (nc.div_ceil(nr), mc.div_ceil(mr));
+                let (outer, inner) = if a_outer {
+                    (panels_a, panels_b)
+                } else {
+                    (panels_b, panels_a)
+                };
+                for t in 0..outer * inner {
+                    let (o, i) = (t / inner, t % inner);
+                    let (jr, ir) = if a_outer {
+                        (i * nr, o * mr)
+                    } else {
+                        (o * nr, i * mr)
+                    };
                     let cols = (nc - jr).min(nr);
                     let (b_pan, brs) = if pack_b {
                         (panels.wrapping_add(jr * kc), nr as isize)
@@ -282,7 +307,7 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
                     } else {
                         (b_blk.wrapping_add(jr), p.rsb)
                     };
-                    for ir in (0..mc).step_by(mr) {
+                    {
                         let rows = (mc - ir).min(mr);
                         let (a_pan, ars, acs) = if pack_a {
                             (abuf.wrapping_add(ir * kc) as *const f32, 1, mr as isize)
