@@ -293,9 +293,9 @@ fn same_bits_on_any_thread_count() {
             (200, 131, 520),
             (24, 300, 2000),
             (300, 24, 2000),
-            // A-panel-major tiles on one thread (m > 768), not on the
-            // halves of the split.
-            (800, 100, 300),
+            // A-panel-major tiles on one thread (m > 768, n > 256), not on
+            // the halves of the split (m = 400).
+            (800, 300, 100),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true)] {
                 let case = |threads| Case {

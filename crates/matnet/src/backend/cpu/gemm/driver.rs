@@ -195,10 +195,12 @@ unsafe fn serial<K: Kernel>(p: &Problem, kcb: usize, keep_a: bool) {
     let pack_b = p.packed.is_some() || pack_b_wanted::<K>(p);
     // m and n split into equal blocks too, rounded to the register tile.
     let mcb = balanced(p.m, K::MC, K::MR);
-    // More than two blocks of A: walk the tiles A panel by A panel, with a
-    // B block that fits L2 (see `Kernel::NC_A_PANEL_OUTER`). Measured on the
-    // AVX-512 kernel: 1024² and 2048² 3-6% faster, 512² 1-2% slower.
-    let a_outer = K::NC_A_PANEL_OUTER > 0 && p.m > 2 * K::MC;
+    // More than two blocks of A and more than 8 B panels for each A panel
+    // to meet: walk the tiles A panel by A panel, with a B block that fits
+    // L2 (see `Kernel::NC_A_PANEL_OUTER`). Measured on the AVX-512 kernel:
+    // 1024² and 2048² 3-6% faster; 512², a 784×256·256×128 product and a
+    // ViT training step (1024 token rows, n ≤ 256) 1-2% slower.
+    let a_outer = K::NC_A_PANEL_OUTER > 0 && p.m > 2 * K::MC && p.n > 8 * K::NR;
     let nc_max_cols = if a_outer { K::NC_A_PANEL_OUTER } else { K::NC };
     let ncb = balanced(p.n, nc_max_cols, K::NR);
     let kc_max = p.k.min(kcb);

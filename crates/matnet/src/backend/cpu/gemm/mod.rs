@@ -68,7 +68,8 @@ trait Kernel {
     /// product may run as `Cᵀ = Bᵀ·Aᵀ` to spare transposing B
     /// ([`Problem::swaps_transposed_b`]).
     const STORES_TRANSPOSED_C: bool = false;
-    /// For products with more than two `MC` blocks of A: a B block of this
+    /// For products with more than two `MC` blocks of A and more than
+    /// `8·NR` columns: a B block of this
     /// many columns (sized for L2), with the tiles walked A panel by A
     /// panel; 0 keeps B-panel-major order and `NC` for every product.
     const NC_A_PANEL_OUTER: usize = 0;
