@@ -284,23 +284,8 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
                 }
                 let c_blk =
                     p.c.wrapping_offset(ic as isize * p.rsc + jc as isize * p.csc);
-                // B-panel-major (each B micro-panel stays in L1 while the
-                // A block streams from L2), or with `a_outer` A-panel-major
-                // (each A micro-panel stays in L1 while the B block streams
-                // from L2). The same tiles either way, so the same bits.
-                let (panels_b, panels_a) = (nc.div_ceil(nr), mc.div_ceil(mr));
-                let (outer, inner) = if a_outer {
-                    (panels_a, panels_b)
-                } else {
-                    (panels_b, panels_a)
-                };
-                for t in 0..outer * inner {
-                    let (o, i) = (t / inner, t % inner);
-                    let (jr, ir) = if a_outer {
-                        (i * nr, o * mr)
-                    } else {
-                        (o * nr, i * mr)
-                    };
+                // One register tile: C[ir.., jr..] of this block.
+                let tile = |jr: usize, ir: usize| {
                     let cols = (nc - jr).min(nr);
                     let (b_pan, brs) = if pack_b {
                         (panels.wrapping_add(jr * kc), nr as isize)
@@ -309,21 +294,35 @@ unsafe fn serial_with_buf<K: Kernel>(p: &Problem, plan: &Plan, abuf: *mut f32, b
                     } else {
                         (b_blk.wrapping_add(jr), p.rsb)
                     };
-                    {
-                        let rows = (mc - ir).min(mr);
-                        let (a_pan, ars, acs) = if pack_a {
-                            (abuf.wrapping_add(ir * kc) as *const f32, 1, mr as isize)
-                        } else {
-                            (a_blk.wrapping_offset(ir as isize * p.rsa), p.rsa, p.csa)
-                        };
-                        let c_tile =
-                            c_blk.wrapping_offset(ir as isize * p.rsc + jr as isize * p.csc);
-                        unsafe {
-                            K::tile(
-                                kc, a_pan, ars, acs, b_pan, brs, c_tile, p.rsc, p.csc, rows, cols,
-                                accumulate,
-                            )
-                        };
+                    let rows = (mc - ir).min(mr);
+                    let (a_pan, ars, acs) = if pack_a {
+                        (abuf.wrapping_add(ir * kc) as *const f32, 1, mr as isize)
+                    } else {
+                        (a_blk.wrapping_offset(ir as isize * p.rsa), p.rsa, p.csa)
+                    };
+                    let c_tile = c_blk.wrapping_offset(ir as isize * p.rsc + jr as isize * p.csc);
+                    unsafe {
+                        K::tile(
+                            kc, a_pan, ars, acs, b_pan, brs, c_tile, p.rsc, p.csc, rows, cols,
+                            accumulate,
+                        )
+                    };
+                };
+                // B-panel-major (each B micro-panel stays in L1 while the
+                // A block streams from L2), or with `a_outer` A-panel-major
+                // (each A micro-panel stays in L1 while the B block streams
+                // from L2). The same tiles either way, so the same bits.
+                if a_outer {
+                    for ir in (0..mc).step_by(mr) {
+                        for jr in (0..nc).step_by(nr) {
+                            tile(jr, ir);
+                        }
+                    }
+                } else {
+                    for jr in (0..nc).step_by(nr) {
+                        for ir in (0..mc).step_by(mr) {
+                            tile(jr, ir);
+                        }
                     }
                 }
             }

@@ -69,9 +69,9 @@ trait Kernel {
     /// ([`Problem::swaps_transposed_b`]).
     const STORES_TRANSPOSED_C: bool = false;
     /// For products with more than two `MC` blocks of A and more than
-    /// `8·NR` columns: a B block of this
-    /// many columns (sized for L2), with the tiles walked A panel by A
-    /// panel; 0 keeps B-panel-major order and `NC` for every product.
+    /// `8·NR` columns: a B block of this many columns (sized for L2), with
+    /// the tiles walked A panel by A panel; 0 keeps B-panel-major order and
+    /// `NC` for every product.
     const NC_A_PANEL_OUTER: usize = 0;
 
     /// `C[rows×cols] (+)= A[rows×k] · B[k×NR][.., ..cols]`.
