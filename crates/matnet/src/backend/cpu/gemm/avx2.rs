@@ -177,50 +177,28 @@ pub(super) unsafe fn pack_b_colmajor<K: Kernel>(
 /// overwrites.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_a_rowmajor(mc: usize, kc: usize, a: *const f32, rsa: isize, dst: *mut f32) {
-    let full = mc / MR;
-    let kc8 = kc / 8 * 8;
-    for q in 0..full {
-        let src = a.wrapping_offset((q * MR) as isize * rsa);
-        let d = dst.wrapping_add(q * kc * MR);
-        // SAFETY: reads A(i, p) for i < mc, p < kc; writes inside the
-        // panel (the last column of each group is stored as 4 + 2).
+    let block = |src: *const f32, d: *mut f32, p0: usize, _next_rows: usize| {
+        // SAFETY: reads A(i, p0..p0 + 8) of the panel's 6 rows, writes the
+        // panel's columns p0..p0 + 8 (the last one stored as 4 + 2).
         unsafe {
-            for p0 in (0..kc8).step_by(8) {
-                let mut r = [_mm256_setzero_ps(); 8];
-                for (i, ri) in r.iter_mut().enumerate().take(MR) {
-                    *ri = _mm256_loadu_ps(src.offset(i as isize * rsa).add(p0));
-                }
-                let t = transpose8(r);
-                for (j, tj) in t.iter().enumerate().take(7) {
-                    _mm256_storeu_ps(d.add((p0 + j) * MR), *tj);
-                }
-                let last = d.add((p0 + 7) * MR);
-                _mm_storeu_ps(last, _mm256_castps256_ps128(t[7]));
-                _mm_storel_pd(
-                    last.add(4) as *mut f64,
-                    _mm_castps_pd(_mm256_extractf128_ps::<1>(t[7])),
-                );
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (i, ri) in r.iter_mut().enumerate().take(MR) {
+                *ri = _mm256_loadu_ps(src.offset(i as isize * rsa).add(p0));
             }
-            for p in kc8..kc {
-                for i in 0..MR {
-                    *d.add(p * MR + i) = *src.offset(i as isize * rsa).add(p);
-                }
+            let t = transpose8(r);
+            for (j, tj) in t.iter().enumerate().take(7) {
+                _mm256_storeu_ps(d.add((p0 + j) * MR), *tj);
             }
+            let last = d.add((p0 + 7) * MR);
+            _mm_storeu_ps(last, _mm256_castps256_ps128(t[7]));
+            _mm_storel_pd(
+                last.add(4) as *mut f64,
+                _mm_castps_pd(_mm256_extractf128_ps::<1>(t[7])),
+            );
         }
-    }
-    if !mc.is_multiple_of(MR) {
-        // SAFETY: forwarded for the ragged last panel.
-        unsafe {
-            super::packing::pack_a_block::<Avx2Fma6x16>(
-                mc % MR,
-                kc,
-                a.wrapping_offset((full * MR) as isize * rsa),
-                rsa,
-                1,
-                dst.wrapping_add(full * kc * MR),
-            )
-        };
-    }
+    };
+    // SAFETY: forwarded; `block` writes only the columns it is given.
+    unsafe { super::packing::pack_a_rowmajor_with::<Avx2Fma6x16>(mc, kc, a, rsa, dst, 8, block) }
 }
 
 #[target_feature(enable = "avx2,fma")]

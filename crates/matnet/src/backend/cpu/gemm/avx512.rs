@@ -57,6 +57,17 @@ impl Kernel for Avx512x12x32 {
         cols: usize,
         accumulate: bool,
     ) {
+        // The full tile into a row-major C, B packed and A packed or in
+        // rows: straight into the assembly, which prefetches C itself.
+        if rows == MR && cols == NR && brs == NR as isize && csc == 1 {
+            // SAFETY: forwarded kernel contract; AVX-512F checked by `sgemm`.
+            if ars == 1 && acs == MR as isize {
+                return unsafe { full_tile(k, a, b, c, rsc, accumulate) };
+            }
+            if acs == 1 {
+                return unsafe { full_tile_rows(k, a, ars, b, c, rsc, accumulate) };
+            }
+        }
         macro_rules! rows {
             ($($r:literal)*) => {
                 match rows {
@@ -70,6 +81,17 @@ impl Kernel for Avx512x12x32 {
             };
         }
         rows!(12 11 10 9 8 7 6 5 4 3 2 1);
+    }
+
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: isize, csa: isize, dst: *mut f32) {
+        // SAFETY: forwarded; `sgemm` selects this kernel only with AVX-512F.
+        unsafe {
+            if csa == 1 && rsa != 1 && mc >= MR && kc >= 16 {
+                pack_a_rowmajor(mc, kc, a, rsa, dst)
+            } else {
+                super::packing::pack_a_block::<Self>(mc, kc, a, rsa, csa, dst)
+            }
+        }
     }
 
     unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: isize, csb: isize, dst: *mut f32) {
@@ -145,6 +167,41 @@ unsafe fn pack_b_rowmajor(kc: usize, nc: usize, b: *const f32, rsb: isize, dst: 
     }
 }
 
+/// Packs row-major A (`csa == 1`) into 12-row panels: each 12×16 block
+/// (padded to 16 rows) goes through one 16×16 register transpose, and
+/// each packed column of 12 is written with a 12-lane masked store. The
+/// rows of the next panel are prefetched while this one is packed: each
+/// row is a separate stream (a new page when A's rows are 4 KiB apart),
+/// too short for the hardware prefetcher to pick up.
+///
+/// # Safety
+/// AVX-512F; rows `a + i·rsa` (i < mc) hold `kc` readable floats; `dst`
+/// holds `ceil(mc/12)·12·kc` floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a_rowmajor(mc: usize, kc: usize, a: *const f32, rsa: isize, dst: *mut f32) {
+    let lanes: __mmask16 = (1 << MR) - 1;
+    let block = |src: *const f32, d: *mut f32, p0: usize, next_rows: usize| {
+        let next = src.wrapping_offset(MR as isize * rsa);
+        // SAFETY: reads A(i, p0..p0 + 16) of the panel's 12 rows, writes
+        // the panel's columns p0..p0 + 16; prefetches cannot fault.
+        unsafe {
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (i, ri) in r.iter_mut().enumerate().take(MR) {
+                *ri = _mm512_loadu_ps(src.offset(i as isize * rsa).add(p0));
+            }
+            for i in 0..next_rows {
+                let line = next.wrapping_offset(i as isize * rsa).wrapping_add(p0);
+                _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            }
+            for (j, tj) in transpose16(r).iter().enumerate() {
+                _mm512_mask_storeu_ps(d.add((p0 + j) * MR), lanes, *tj);
+            }
+        }
+    };
+    // SAFETY: forwarded; `block` writes only the columns it is given.
+    unsafe { super::packing::pack_a_rowmajor_with::<Avx512x12x32>(mc, kc, a, rsa, dst, 16, block) }
+}
+
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_r<const R: usize>(
@@ -171,32 +228,31 @@ unsafe fn tile_r<const R: usize>(
             _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_offset((cols as isize - 1) * csc * 4));
         }
         let packed_a = ars == 1 && acs == MR as isize;
-        if R == MR && brs == NR as isize && cols == NR && (packed_a || acs == 1) {
+        if R == MR && brs == NR as isize && cols == NR && (packed_a || acs == 1) && rsc == 1 {
             // SAFETY: a full tile with B packed; A packed, or in rows. C's
-            // rows contiguous: straight into C. C's columns contiguous (a
-            // product run as Cᵀ = Bᵀ·Aᵀ): into a row-major scratch tile,
-            // then transposed into C.
-            let full = |c: *mut f32, rsc: isize, accumulate: bool| {
-                if packed_a {
-                    full_tile(k, a, b, c, rsc, accumulate)
-                } else {
-                    full_tile_rows(k, a, ars, b, c, rsc, accumulate)
-                }
-            };
-            if csc == 1 {
-                return full(c, rsc, accumulate);
+            // columns contiguous (a product run as Cᵀ = Bᵀ·Aᵀ): into a
+            // row-major scratch tile, then transposed into C. (A row-major
+            // C never gets here: `tile` sends it straight to the assembly.)
+            let mut tmp = [0.0f32; MR * NR];
+            let t = tmp.as_mut_ptr();
+            if packed_a {
+                full_tile(k, a, b, t, NR as isize, false)
+            } else {
+                full_tile_rows(k, a, ars, b, t, NR as isize, false)
             }
-            if rsc == 1 {
-                let mut tmp = [0.0f32; MR * NR];
-                full(tmp.as_mut_ptr(), NR as isize, false);
-                return store_transposed(&tmp, c, csc, R, cols, accumulate);
-            }
+            return store_transposed(&tmp, c, csc, R, cols, accumulate);
         }
-        let acc = match (packed_a, brs == NR as isize) {
-            (true, true) => body::<R, true, false>(k, a, ars, acs, b, brs),
-            (false, true) => body::<R, false, false>(k, a, ars, acs, b, brs),
-            (true, false) => body::<R, true, true>(k, a, ars, acs, b, brs),
-            (false, false) => body::<R, false, true>(k, a, ars, acs, b, brs),
+        // A tile at most 16 columns wide (the ragged last panel of n = 784,
+        // say) runs on one vector per row: half the multiply-adds.
+        let acc = match (packed_a, brs == NR as isize, cols <= 16) {
+            (true, true, false) => body::<R, true, false, 2>(k, a, ars, acs, b, brs),
+            (false, true, false) => body::<R, false, false, 2>(k, a, ars, acs, b, brs),
+            (true, false, false) => body::<R, true, true, 2>(k, a, ars, acs, b, brs),
+            (false, false, false) => body::<R, false, true, 2>(k, a, ars, acs, b, brs),
+            (true, true, true) => body::<R, true, false, 1>(k, a, ars, acs, b, brs),
+            (false, true, true) => body::<R, false, false, 1>(k, a, ars, acs, b, brs),
+            (true, false, true) => body::<R, true, true, 1>(k, a, ars, acs, b, brs),
+            (false, false, true) => body::<R, false, true, 1>(k, a, ars, acs, b, brs),
         };
         if csc == 1 {
             // Ragged columns use masked loads/stores: masked-off lanes are
@@ -321,10 +377,12 @@ fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
 
 /// The k loop. `PACKED` fixes A's strides to the packed layout (1, MR)
 /// so A loads use immediate offsets (and fold into the FMA as embedded
-/// broadcasts) instead of runtime-stride address arithmetic.
+/// broadcasts) instead of runtime-stride address arithmetic. `W` is the
+/// number of 16-column halves computed (1 or 2); with 1, the second
+/// accumulator of each row stays zero and B's second half is not read.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn body<const R: usize, const PACKED: bool, const PREFETCH_B: bool>(
+unsafe fn body<const R: usize, const PACKED: bool, const PREFETCH_B: bool, const W: usize>(
     k: usize,
     a: *const f32,
     ars: isize,
@@ -340,7 +398,11 @@ unsafe fn body<const R: usize, const PACKED: bool, const PREFETCH_B: bool>(
     unsafe {
         for _ in 0..k {
             let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
+            let b1 = if W == 2 {
+                _mm512_loadu_ps(bp.add(16))
+            } else {
+                b0
+            };
             if PREFETCH_B {
                 // The next panel's two cache lines of this B row.
                 _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(NR) as *const i8);
@@ -349,7 +411,9 @@ unsafe fn body<const R: usize, const PACKED: bool, const PREFETCH_B: bool>(
             for (r, acc_r) in acc.iter_mut().enumerate().take(R) {
                 let av = _mm512_set1_ps(*ap.offset(r as isize * ars));
                 acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
-                acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
+                if W == 2 {
+                    acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
+                }
             }
             ap = ap.wrapping_offset(acs);
             bp = bp.wrapping_offset(brs);
@@ -491,12 +555,26 @@ macro_rules! c_rows {
     };
 }
 
-/// The full-tile assembly: zero the 24 accumulators, run the k loop four
+/// Prefetches the first and last cache line of the C row at `{n}`, then
+/// moves `{n}` to the next row.
+macro_rules! c_prefetch {
+    () => {
+        "prefetcht0 [{n}]\nprefetcht0 [{n} + 124]\nadd {n}, {rsc}\n"
+    };
+}
+
+/// The full-tile assembly: prefetch C's tile, zero the 24 accumulators, run the k loop four
 /// steps per iteration (then one at a time), add or store into C. `$adv4`
 /// and `$adv1` move the A pointers of `$layout` on by four steps and one.
 macro_rules! full_tile_asm {
     ($layout:ident, [$($adv4:literal),*], [$($adv1:literal),*], $($operands:tt)*) => {
         std::arch::asm!(
+            // C's tile is read or written only after the k loop: start its
+            // misses now (first and last line of each row).
+            "mov {n}, {c}",
+            c_prefetch!(), c_prefetch!(), c_prefetch!(), c_prefetch!(),
+            c_prefetch!(), c_prefetch!(), c_prefetch!(), c_prefetch!(),
+            c_prefetch!(), c_prefetch!(), c_prefetch!(), c_prefetch!(),
             "vxorps xmm0, xmm0, xmm0", "vxorps xmm1, xmm1, xmm1",
             "vxorps xmm2, xmm2, xmm2", "vxorps xmm3, xmm3, xmm3",
             "vxorps xmm4, xmm4, xmm4", "vxorps xmm5, xmm5, xmm5",

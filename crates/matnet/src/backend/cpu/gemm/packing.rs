@@ -105,6 +105,61 @@ pub(super) unsafe fn pack_a_block<K: Kernel + ?Sized>(
     }
 }
 
+/// Packs row-major A (`csa == 1`) as [`pack_a_block`] does, with a SIMD
+/// transpose for the bulk: `block(src, dst, p0, next_rows)` packs columns
+/// `p0..p0 + width` of the full panel whose rows start at `src` into
+/// `dst` (the panel's start), `next_rows` being how many rows the next
+/// panel has (for prefetching them). Columns past the last whole `width`
+/// are copied here one by one, and the ragged last panel goes to
+/// [`pack_a_block`].
+///
+/// # Safety
+/// As [`pack_a_block`] with `csa == 1`; `block` must write only the
+/// panel's columns it is given.
+#[inline(always)]
+pub(super) unsafe fn pack_a_rowmajor_with<K: Kernel + ?Sized>(
+    mc: usize,
+    kc: usize,
+    a: *const f32,
+    rsa: isize,
+    dst: *mut f32,
+    width: usize,
+    block: impl Fn(*const f32, *mut f32, usize, usize),
+) {
+    let mr = K::MR;
+    let full = mc / mr;
+    let bulk = kc / width * width;
+    for q in 0..full {
+        let src = a.wrapping_offset((q * mr) as isize * rsa);
+        let d = dst.wrapping_add(q * kc * mr);
+        let next_rows = (mc - (q + 1) * mr).min(mr);
+        for p0 in (0..bulk).step_by(width) {
+            block(src, d, p0, next_rows);
+        }
+        // SAFETY: reads A(i, p) for i < mc, p < kc; writes inside the panel.
+        unsafe {
+            for p in bulk..kc {
+                for i in 0..mr {
+                    *d.add(p * mr + i) = *src.offset(i as isize * rsa).add(p);
+                }
+            }
+        }
+    }
+    if !mc.is_multiple_of(mr) {
+        // SAFETY: forwarded for the ragged last panel.
+        unsafe {
+            pack_a_block::<K>(
+                mc % mr,
+                kc,
+                a.wrapping_offset((full * mr) as isize * rsa),
+                rsa,
+                1,
+                dst.wrapping_add(full * kc * mr),
+            )
+        };
+    }
+}
+
 /// Writes an MR×NR (row stride `ld`) temporary tile into C, for ragged
 /// tiles and non-unit C column strides.
 ///
