@@ -117,10 +117,9 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 /// Packs B stored column-contiguous (`rsb == 1`, a transposed operand)
 /// with 8×8 register transposes: ~4× faster than the scalar gather,
 /// which matters for G·Wᵀ where B is packed once per call and reused
-/// by only m/MR tiles. Shared with the AVX-512 kernel (any `K::NR` that
-/// is a multiple of 8; every AVX-512 CPU also has AVX2).
+/// by only m/MR tiles.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn pack_b_colmajor<K: Kernel>(
+unsafe fn pack_b_colmajor<K: Kernel>(
     kc: usize,
     nc: usize,
     b: *const f32,
@@ -129,46 +128,21 @@ pub(super) unsafe fn pack_b_colmajor<K: Kernel>(
 ) {
     let nr = K::NR;
     debug_assert!(nr.is_multiple_of(8));
-    let full = nc / nr;
-    let kc8 = kc / 8 * 8;
-    for q in 0..full {
-        let src = b.wrapping_offset((q * nr) as isize * csb);
-        let d = dst.wrapping_add(q * kc * nr);
-        // SAFETY: reads B(p, j) for p < kc, j < nc; writes the panel.
+    let block = |s: *const f32, d: *mut f32, p0: usize| {
+        // SAFETY: reads rows p0..p0 + 8 of the 8 columns at `s`, writes
+        // those rows' 8 columns at `d`.
         unsafe {
-            for half in 0..nr / 8 {
-                let s = src.wrapping_offset((half * 8) as isize * csb);
-                for p0 in (0..kc8).step_by(8) {
-                    let mut r = [_mm256_setzero_ps(); 8];
-                    for (j, rj) in r.iter_mut().enumerate() {
-                        *rj = _mm256_loadu_ps(s.offset(j as isize * csb).add(p0));
-                    }
-                    let t = transpose8(r);
-                    for (i, ti) in t.iter().enumerate() {
-                        _mm256_storeu_ps(d.add((p0 + i) * nr + half * 8), *ti);
-                    }
-                }
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (j, rj) in r.iter_mut().enumerate() {
+                *rj = _mm256_loadu_ps(s.offset(j as isize * csb).add(p0));
             }
-            for p in kc8..kc {
-                for j in 0..nr {
-                    *d.add(p * nr + j) = *src.offset(j as isize * csb).add(p);
-                }
+            for (i, ti) in transpose8(r).iter().enumerate() {
+                _mm256_storeu_ps(d.add((p0 + i) * nr), *ti);
             }
         }
-    }
-    if !nc.is_multiple_of(nr) {
-        // SAFETY: forwarded for the ragged last panel.
-        unsafe {
-            super::packing::pack_b_block::<K>(
-                kc,
-                nc % nr,
-                b.wrapping_offset((full * nr) as isize * csb),
-                1,
-                csb,
-                dst.wrapping_add(full * kc * nr),
-            )
-        };
-    }
+    };
+    // SAFETY: forwarded; `block` writes only the rows and columns it is given.
+    unsafe { super::packing::pack_b_colmajor_with::<K>(kc, nc, b, csb, dst, 8, block) }
 }
 
 /// Packs row-major A (`csa == 1`): 6 rows (+2 zero rows) are

@@ -96,11 +96,11 @@ impl Kernel for Avx512x12x32 {
 
     unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: isize, csb: isize, dst: *mut f32) {
         // Transposed B (G·Wᵀ) through the scalar gather cost 26% on
-        // 64×256·(784×256)ᵀ (106 vs 144 GFLOP/s with the 8×8 transposes).
-        // SAFETY: forwarded; `GemmKernel::Avx512` requires AVX2+FMA too.
+        // 64×256·(784×256)ᵀ (106 vs 144 GFLOP/s with 8×8 transposes).
+        // SAFETY: forwarded; `sgemm` selects this kernel only with AVX-512F.
         unsafe {
-            if rsb == 1 && csb != 1 && nc >= NR && kc >= 8 {
-                super::avx2::pack_b_colmajor::<Self>(kc, nc, b, csb, dst)
+            if rsb == 1 && csb != 1 && nc >= NR && kc >= 16 {
+                pack_b_colmajor(kc, nc, b, csb, dst)
             } else if csb == 1 {
                 pack_b_rowmajor(kc, nc, b, rsb, dst)
             } else {
@@ -165,6 +165,33 @@ unsafe fn pack_b_rowmajor(kc: usize, nc: usize, b: *const f32, rsb: isize, dst: 
             }
         }
     }
+}
+
+/// Packs column-contiguous B (`rsb == 1`: `Wᵀ` in `G·Wᵀ` when the product
+/// is not swapped) into 32-column panels, 16 columns by 16 rows at a time
+/// through one 16×16 register transpose (64 shuffles, where the AVX2
+/// kernel's 8×8 blocks take 96 for the same 256 floats).
+///
+/// # Safety
+/// AVX-512F; column j of B (j < nc) holds `kc` readable floats at
+/// `b + j·csb`; `dst` holds `ceil(nc/32)·32·kc` floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b_colmajor(kc: usize, nc: usize, b: *const f32, csb: isize, dst: *mut f32) {
+    let block = |s: *const f32, d: *mut f32, p0: usize| {
+        // SAFETY: reads rows p0..p0 + 16 of the 16 columns at `s`, writes
+        // those rows' 16 columns at `d`.
+        unsafe {
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (j, rj) in r.iter_mut().enumerate() {
+                *rj = _mm512_loadu_ps(s.offset(j as isize * csb).add(p0));
+            }
+            for (i, ti) in transpose16(r).iter().enumerate() {
+                _mm512_storeu_ps(d.add((p0 + i) * NR), *ti);
+            }
+        }
+    };
+    // SAFETY: forwarded; `block` writes only the rows and columns it is given.
+    unsafe { super::packing::pack_b_colmajor_with::<Avx512x12x32>(kc, nc, b, csb, dst, 16, block) }
 }
 
 /// Packs row-major A (`csa == 1`) into 12-row panels: each 12×16 block

@@ -105,6 +105,65 @@ pub(super) unsafe fn pack_a_block<K: Kernel + ?Sized>(
     }
 }
 
+/// Packs column-contiguous B (`rsb == 1`, a transposed operand) as
+/// [`pack_b_block`] does, with a SIMD transpose for the bulk: `block(src,
+/// dst, p0)` packs rows `p0..p0 + width` of the `width` columns starting
+/// at `src` (column stride `csb`) into `dst`, the place of row 0 of those
+/// columns in their panel. Rows past the last whole `width` are copied
+/// here one by one, and the ragged last panel goes to [`pack_b_block`].
+///
+/// # Safety
+/// As [`pack_b_block`] with `rsb == 1`; `K::NR` a multiple of `width`;
+/// `block` must write only the rows and columns it is given.
+#[inline(always)]
+pub(super) unsafe fn pack_b_colmajor_with<K: Kernel + ?Sized>(
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    csb: isize,
+    dst: *mut f32,
+    width: usize,
+    block: impl Fn(*const f32, *mut f32, usize),
+) {
+    let nr = K::NR;
+    let full = nc / nr;
+    let bulk = kc / width * width;
+    for q in 0..full {
+        let src = b.wrapping_offset((q * nr) as isize * csb);
+        let d = dst.wrapping_add(q * kc * nr);
+        for j0 in (0..nr).step_by(width) {
+            for p0 in (0..bulk).step_by(width) {
+                block(
+                    src.wrapping_offset(j0 as isize * csb),
+                    d.wrapping_add(j0),
+                    p0,
+                );
+            }
+        }
+        // SAFETY: reads B(p, j) for p < kc, j < nc; writes the panel.
+        unsafe {
+            for p in bulk..kc {
+                for j in 0..nr {
+                    *d.add(p * nr + j) = *src.offset(j as isize * csb).add(p);
+                }
+            }
+        }
+    }
+    if !nc.is_multiple_of(nr) {
+        // SAFETY: forwarded for the ragged last panel.
+        unsafe {
+            pack_b_block::<K>(
+                kc,
+                nc % nr,
+                b.wrapping_offset((full * nr) as isize * csb),
+                1,
+                csb,
+                dst.wrapping_add(full * kc * nr),
+            )
+        };
+    }
+}
+
 /// Packs row-major A (`csa == 1`) as [`pack_a_block`] does, with a SIMD
 /// transpose for the bulk: `block(src, dst, p0, next_rows)` packs columns
 /// `p0..p0 + width` of the full panel whose rows start at `src` into
