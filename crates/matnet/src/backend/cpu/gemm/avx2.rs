@@ -128,7 +128,7 @@ unsafe fn pack_b_colmajor<K: Kernel>(
 ) {
     let nr = K::NR;
     debug_assert!(nr.is_multiple_of(8));
-    let block = |s: *const f32, d: *mut f32, p0: usize| {
+    let block = |s: *const f32, d: *mut f32, p0: usize, _next: usize| {
         // SAFETY: reads rows p0..p0 + 8 of the 8 columns at `s`, writes
         // those rows' 8 columns at `d`.
         unsafe {
@@ -142,7 +142,7 @@ unsafe fn pack_b_colmajor<K: Kernel>(
         }
     };
     // SAFETY: forwarded; `block` writes only the rows and columns it is given.
-    unsafe { super::packing::pack_b_colmajor_with::<K>(kc, nc, b, csb, dst, 8, block) }
+    unsafe { super::packing::pack_b_colmajor_with::<K>((kc, nc), b, csb, dst, 8, block) }
 }
 
 /// Packs row-major A (`csa == 1`): 6 rows (+2 zero rows) are
@@ -172,7 +172,7 @@ unsafe fn pack_a_rowmajor(mc: usize, kc: usize, a: *const f32, rsa: isize, dst: 
         }
     };
     // SAFETY: forwarded; `block` writes only the columns it is given.
-    unsafe { super::packing::pack_a_rowmajor_with::<Avx2Fma6x16>(mc, kc, a, rsa, dst, 8, block) }
+    unsafe { super::packing::pack_a_rowmajor_with::<Avx2Fma6x16>((mc, kc), a, rsa, dst, 8, block) }
 }
 
 #[target_feature(enable = "avx2,fma")]

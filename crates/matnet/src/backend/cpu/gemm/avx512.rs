@@ -177,7 +177,7 @@ unsafe fn pack_b_rowmajor(kc: usize, nc: usize, b: *const f32, rsb: isize, dst: 
 /// `b + j·csb`; `dst` holds `ceil(nc/32)·32·kc` floats.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_b_colmajor(kc: usize, nc: usize, b: *const f32, csb: isize, dst: *mut f32) {
-    let block = |s: *const f32, d: *mut f32, p0: usize| {
+    let block = |s: *const f32, d: *mut f32, p0: usize, _next: usize| {
         // SAFETY: reads rows p0..p0 + 16 of the 16 columns at `s`, writes
         // those rows' 16 columns at `d`.
         unsafe {
@@ -191,7 +191,9 @@ unsafe fn pack_b_colmajor(kc: usize, nc: usize, b: *const f32, csb: isize, dst: 
         }
     };
     // SAFETY: forwarded; `block` writes only the rows and columns it is given.
-    unsafe { super::packing::pack_b_colmajor_with::<Avx512x12x32>(kc, nc, b, csb, dst, 16, block) }
+    unsafe {
+        super::packing::pack_b_colmajor_with::<Avx512x12x32>((kc, nc), b, csb, dst, 16, block)
+    }
 }
 
 /// Packs row-major A (`csa == 1`) into 12-row panels: each 12×16 block
@@ -226,7 +228,9 @@ unsafe fn pack_a_rowmajor(mc: usize, kc: usize, a: *const f32, rsa: isize, dst: 
         }
     };
     // SAFETY: forwarded; `block` writes only the columns it is given.
-    unsafe { super::packing::pack_a_rowmajor_with::<Avx512x12x32>(mc, kc, a, rsa, dst, 16, block) }
+    unsafe {
+        super::packing::pack_a_rowmajor_with::<Avx512x12x32>((mc, kc), a, rsa, dst, 16, block)
+    }
 }
 
 #[target_feature(enable = "avx512f")]

@@ -105,118 +105,107 @@ pub(super) unsafe fn pack_a_block<K: Kernel + ?Sized>(
     }
 }
 
-/// Packs column-contiguous B (`rsb == 1`, a transposed operand) as
-/// [`pack_b_block`] does, with a SIMD transpose for the bulk: `block(src,
-/// dst, p0)` packs rows `p0..p0 + width` of the `width` columns starting
-/// at `src` (column stride `csb`) into `dst`, the place of row 0 of those
-/// columns in their panel. Rows past the last whole `width` are copied
-/// here one by one, and the ragged last panel goes to [`pack_b_block`].
+/// The panels of [`pack_a_block`] for row-major A and of [`pack_b_block`]
+/// for column-contiguous B are one layout: `count` source lines (A's rows,
+/// B's columns), `stride` floats apart, each holding `depth` contiguous
+/// floats, go `height` lines to a panel (`MR` for A, `NR` for B), element
+/// (line l, step p) of panel q at `dst[q·depth·height + p·height + l]`.
+/// This packs it with a SIMD transpose for the bulk: `block(src, dst, p0,
+/// next)` packs steps `p0..p0 + step` of the up to `step` lines from `src`
+/// into `dst` (the place of line 0, step 0 in its panel), where `next` is
+/// how many lines the next panel has (for prefetching them); each panel
+/// goes to `block` in groups of `group` lines. Steps past the last whole
+/// `step` are copied here one by one, and the ragged last panel goes to
+/// `ragged(lines, src, dst)`.
 ///
 /// # Safety
-/// As [`pack_b_block`] with `rsb == 1`; `K::NR` a multiple of `width`;
-/// `block` must write only the rows and columns it is given.
+/// The source lines readable for `depth` floats, `dst` holding
+/// `ceil(count/height)·height·depth` floats; `group` divides `height`;
+/// `block` and `ragged` write only the lines and steps they are given.
 #[inline(always)]
-pub(super) unsafe fn pack_b_colmajor_with<K: Kernel + ?Sized>(
-    kc: usize,
-    nc: usize,
-    b: *const f32,
-    csb: isize,
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn pack_transposed_panels(
+    count: usize,
+    depth: usize,
+    src: *const f32,
+    stride: isize,
     dst: *mut f32,
-    width: usize,
-    block: impl Fn(*const f32, *mut f32, usize),
+    height: usize,
+    (step, group): (usize, usize),
+    block: impl Fn(*const f32, *mut f32, usize, usize),
+    ragged: impl Fn(usize, *const f32, *mut f32),
 ) {
-    let nr = K::NR;
-    let full = nc / nr;
-    let bulk = kc / width * width;
+    let full = count / height;
+    let bulk = depth / step * step;
     for q in 0..full {
-        let src = b.wrapping_offset((q * nr) as isize * csb);
-        let d = dst.wrapping_add(q * kc * nr);
-        for j0 in (0..nr).step_by(width) {
-            for p0 in (0..bulk).step_by(width) {
-                block(
-                    src.wrapping_offset(j0 as isize * csb),
-                    d.wrapping_add(j0),
-                    p0,
-                );
+        let s = src.wrapping_offset((q * height) as isize * stride);
+        let d = dst.wrapping_add(q * depth * height);
+        let next = (count - (q + 1) * height).min(height);
+        for l0 in (0..height).step_by(group) {
+            let (s, d) = (s.wrapping_offset(l0 as isize * stride), d.wrapping_add(l0));
+            for p0 in (0..bulk).step_by(step) {
+                block(s, d, p0, next);
             }
         }
-        // SAFETY: reads B(p, j) for p < kc, j < nc; writes the panel.
+        // SAFETY: reads line l < count at steps < depth; writes the panel.
         unsafe {
-            for p in bulk..kc {
-                for j in 0..nr {
-                    *d.add(p * nr + j) = *src.offset(j as isize * csb).add(p);
+            for p in bulk..depth {
+                for l in 0..height {
+                    *d.add(p * height + l) = *s.offset(l as isize * stride).add(p);
                 }
             }
         }
     }
-    if !nc.is_multiple_of(nr) {
-        // SAFETY: forwarded for the ragged last panel.
-        unsafe {
-            pack_b_block::<K>(
-                kc,
-                nc % nr,
-                b.wrapping_offset((full * nr) as isize * csb),
-                1,
-                csb,
-                dst.wrapping_add(full * kc * nr),
-            )
-        };
+    if !count.is_multiple_of(height) {
+        let at = (full * height) as isize * stride;
+        ragged(
+            count % height,
+            src.wrapping_offset(at),
+            dst.wrapping_add(full * depth * height),
+        );
     }
 }
 
-/// Packs row-major A (`csa == 1`) as [`pack_a_block`] does, with a SIMD
-/// transpose for the bulk: `block(src, dst, p0, next_rows)` packs columns
-/// `p0..p0 + width` of the full panel whose rows start at `src` into
-/// `dst` (the panel's start), `next_rows` being how many rows the next
-/// panel has (for prefetching them). Columns past the last whole `width`
-/// are copied here one by one, and the ragged last panel goes to
-/// [`pack_a_block`].
+/// Row-major A (`csa == 1`) packed as [`pack_a_block`] does, through
+/// [`pack_transposed_panels`] with `block` taking `step` columns of a
+/// whole `MR`-row panel at a time.
 ///
 /// # Safety
-/// As [`pack_a_block`] with `csa == 1`; `block` must write only the
-/// panel's columns it is given.
+/// As [`pack_a_block`] with `csa == 1`, and as [`pack_transposed_panels`].
 #[inline(always)]
 pub(super) unsafe fn pack_a_rowmajor_with<K: Kernel + ?Sized>(
-    mc: usize,
-    kc: usize,
+    (mc, kc): (usize, usize),
     a: *const f32,
     rsa: isize,
     dst: *mut f32,
-    width: usize,
+    step: usize,
     block: impl Fn(*const f32, *mut f32, usize, usize),
 ) {
-    let mr = K::MR;
-    let full = mc / mr;
-    let bulk = kc / width * width;
-    for q in 0..full {
-        let src = a.wrapping_offset((q * mr) as isize * rsa);
-        let d = dst.wrapping_add(q * kc * mr);
-        let next_rows = (mc - (q + 1) * mr).min(mr);
-        for p0 in (0..bulk).step_by(width) {
-            block(src, d, p0, next_rows);
-        }
-        // SAFETY: reads A(i, p) for i < mc, p < kc; writes inside the panel.
-        unsafe {
-            for p in bulk..kc {
-                for i in 0..mr {
-                    *d.add(p * mr + i) = *src.offset(i as isize * rsa).add(p);
-                }
-            }
-        }
-    }
-    if !mc.is_multiple_of(mr) {
-        // SAFETY: forwarded for the ragged last panel.
-        unsafe {
-            pack_a_block::<K>(
-                mc % mr,
-                kc,
-                a.wrapping_offset((full * mr) as isize * rsa),
-                rsa,
-                1,
-                dst.wrapping_add(full * kc * mr),
-            )
-        };
-    }
+    // SAFETY: forwarded; the ragged panel is packed by `pack_a_block`.
+    let ragged = |rows, a, d| unsafe { pack_a_block::<K>(rows, kc, a, rsa, 1, d) };
+    // SAFETY: forwarded.
+    unsafe { pack_transposed_panels(mc, kc, a, rsa, dst, K::MR, (step, K::MR), block, ragged) }
+}
+
+/// Column-contiguous B (`rsb == 1`) packed as [`pack_b_block`] does,
+/// through [`pack_transposed_panels`] with `block` taking `step` rows of
+/// `step` columns at a time.
+///
+/// # Safety
+/// As [`pack_b_block`] with `rsb == 1`, and as [`pack_transposed_panels`].
+#[inline(always)]
+pub(super) unsafe fn pack_b_colmajor_with<K: Kernel + ?Sized>(
+    (kc, nc): (usize, usize),
+    b: *const f32,
+    csb: isize,
+    dst: *mut f32,
+    step: usize,
+    block: impl Fn(*const f32, *mut f32, usize, usize),
+) {
+    // SAFETY: forwarded; the ragged panel is packed by `pack_b_block`.
+    let ragged = |cols, b, d| unsafe { pack_b_block::<K>(kc, cols, b, 1, csb, d) };
+    // SAFETY: forwarded.
+    unsafe { pack_transposed_panels(nc, kc, b, csb, dst, K::NR, (step, step), block, ragged) }
 }
 
 /// Writes an MR×NR (row stride `ld`) temporary tile into C, for ragged
