@@ -53,16 +53,6 @@ fn worker_spin() -> Duration {
 /// Upper bound on worker threads, whatever a caller asks for.
 const MAX_WORKERS: usize = 255;
 
-/// Jobs of at most this many tasks are claimed through a bit set, each
-/// thread taking the task of its own index first (the caller task 0,
-/// worker w task w + 1), then any task still free. A product split into
-/// one block of C per thread thus keeps each block on the same core from
-/// call to call, with its part of C and of the operands in that core's
-/// cache; handed out in order, the blocks changed cores whenever the
-/// worker won the race for task 0, and 784×64·64×256 on two threads ran
-/// 11% slower than two threads each looping on its own half.
-const PINNED_MAX: usize = 32;
-
 /// Number of threads to use for parallel work.
 ///
 /// Read once from `MATNET_NUM_THREADS`; a missing, unparsable or zero value
@@ -104,11 +94,9 @@ type TaskFn<'a> = &'a (dyn Fn(usize) + Sync + 'a);
 struct Pool {
     /// Held (true) by the single caller that owns the current job.
     busy: AtomicBool,
-    /// High 32 bits: job generation; low 32 bits: next task index to claim,
-    /// or, for a job of at most [`PINNED_MAX`] tasks, the set of tasks
-    /// claimed (bit i for task i). Claiming a task is a CAS that also
-    /// checks the generation, so a worker that wakes up late can never
-    /// claim a task of a job that has finished.
+    /// High 32 bits: job generation; low 32 bits: next task index to claim.
+    /// Claiming a task is a CAS that also checks the generation, so a worker
+    /// that wakes up late can never claim a task of a job that has finished.
     counter: AtomicU64,
     /// Number of tasks of the current job.
     n_tasks: AtomicUsize,
@@ -144,40 +132,22 @@ fn pool() -> &'static Pool {
 }
 
 impl Pool {
-    /// Claims and runs tasks of generation `gen` until none are left; `me`
-    /// is this thread's index among the job's threads (the caller is 0).
-    fn work(&self, gen_: u64, me: usize) {
+    /// Claims and runs tasks of generation `gen` until none are left.
+    fn work(&self, gen_: u64) {
         loop {
             let v = self.counter.load(Ordering::Acquire);
             if v >> 32 != gen_ {
                 return;
             }
-            let low = v & 0xffff_ffff;
+            let idx = (v & 0xffff_ffff) as usize;
             let n = self.n_tasks.load(Ordering::Acquire);
-            let (idx, claimed) = if n <= PINNED_MAX {
-                // Own task first, then the lowest one still free. A closed
-                // generation has every bit set, so nothing is free.
-                let free = !low & ((1u64 << n) - 1);
-                if free == 0 {
-                    return;
-                }
-                let idx = if me < n && free & (1 << me) != 0 {
-                    me
-                } else {
-                    free.trailing_zeros() as usize
-                };
-                (idx, v | 1 << idx)
-            } else {
-                let idx = low as usize;
-                if idx >= n {
-                    return;
-                }
-                (idx, v + 1)
-            };
+            if idx >= n {
+                return;
+            }
             let job = self.job.load(Ordering::Acquire);
             if self
                 .counter
-                .compare_exchange_weak(v, claimed, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(v, v + 1, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
@@ -238,7 +208,7 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
         };
         seen = gen_;
         if index < p.active_workers.load(Ordering::Acquire) {
-            p.work(gen_, index + 1);
+            p.work(gen_);
         }
     }
 }
@@ -247,8 +217,7 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
 /// counting the calling thread, and returns when all calls have finished.
 ///
 /// Tasks are handed out dynamically (an atomic counter), so uneven tasks
-/// balance themselves; in a job of at most 32 tasks each thread first
-/// takes the task of its own index (see [`PINNED_MAX`]). With `threads <= 1` or `n_tasks <= 1` the tasks run
+/// balance themselves. With `threads <= 1` or `n_tasks <= 1` the tasks run
 /// inline in order with no synchronisation. A call made from inside a task,
 /// or while another thread is using the pool, also runs inline.
 ///
@@ -344,7 +313,7 @@ pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) 
         }
     }
 
-    p.work(gen_, 0);
+    p.work(gen_);
 
     // Wait for tasks still running on workers.
     let start = Instant::now();
