@@ -1,18 +1,20 @@
 //! Thread pool behaviour: coverage of tasks, nesting, panics, concurrency.
 
-use matnet::backend::kernels::{num_threads, parallel_for};
+use matnet::backend::kernels::{num_threads, parallel_for, parallel_for_pinned};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[test]
 fn runs_every_task_once() {
     for threads in [0, 1, 2, 3, 8] {
-        for n in [0, 1, 2, 3, 17, 1000] {
-            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
-            parallel_for(n, threads, &|i| {
-                hits[i].fetch_add(1, Ordering::Relaxed);
-            });
-            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        for n in [0, 1, 2, 3, 17, 32, 33, 1000] {
+            for run in [parallel_for, parallel_for_pinned] {
+                let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                run(n, threads, &|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
         }
     }
 }
@@ -31,6 +33,33 @@ fn uses_more_than_one_thread() {
     // runs inline; so only check the count is sane.
     let n = ids.lock().map(|s| s.len()).unwrap_or(0);
     assert!((1..=2).contains(&n));
+}
+
+#[test]
+fn pinned_jobs_give_the_caller_the_last_task() {
+    // Each thread starts with its own task (worker w task w, the caller the
+    // last), so a product split one block per thread keeps its blocks on
+    // the same cores from call to call. (Run inline, when another test
+    // holds the pool, the caller takes every task, the last included.)
+    let me = std::thread::current().id();
+    for n in [2, 3] {
+        for _ in 0..3 {
+            let ran_on = Mutex::new(Vec::new());
+            parallel_for_pinned(n, n, &|i| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                if let Ok(mut v) = ran_on.lock() {
+                    v.push((i, std::thread::current().id()));
+                }
+            });
+            let v = ran_on.into_inner().unwrap_or_default();
+            assert_eq!(v.len(), n);
+            assert!(
+                v.contains(&(n - 1, me)),
+                "task {} ran elsewhere: {v:?}",
+                n - 1
+            );
+        }
+    }
 }
 
 #[test]

@@ -549,5 +549,5 @@ pub mod kernels {
         sgemm_packed_b, sgemm_with_kernel, tile_ceiling_gflops, try_gemm_kernel,
     };
     pub use super::cpu::math;
-    pub use super::cpu::threads::{num_threads, parallel_for};
+    pub use super::cpu::threads::{num_threads, parallel_for, parallel_for_pinned};
 }

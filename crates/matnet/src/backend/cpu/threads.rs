@@ -53,6 +53,20 @@ fn worker_spin() -> Duration {
 /// Upper bound on worker threads, whatever a caller asks for.
 const MAX_WORKERS: usize = 255;
 
+/// Pinned jobs ([`parallel_for_pinned`]) of at most this many tasks are
+/// claimed through a bit set, each thread taking its own task first (worker
+/// w task w, the caller the last one), then any task still free. A product
+/// split into one block of C per thread thus keeps each block on the same
+/// core from call to call, with its part of C and of the operands in that
+/// core's cache. Handed out in order, the blocks changed cores whenever the
+/// worker won the race for task 0, and 784×64·64×256 on two threads ran
+/// 11% slower than two threads each looping on its own half. The caller
+/// takes the last task because a worker starts a little after it, and the
+/// first block of a split is the smaller one where they differ: pinned the
+/// other way round (caller task 0), a ViT training step ran 3-7% slower
+/// than unpinned; this way round, 4-6% faster.
+const PINNED_MAX: usize = 32;
+
 /// Number of threads to use for parallel work.
 ///
 /// Read once from `MATNET_NUM_THREADS`; a missing, unparsable or zero value
@@ -94,12 +108,17 @@ type TaskFn<'a> = &'a (dyn Fn(usize) + Sync + 'a);
 struct Pool {
     /// Held (true) by the single caller that owns the current job.
     busy: AtomicBool,
-    /// High 32 bits: job generation; low 32 bits: next task index to claim.
-    /// Claiming a task is a CAS that also checks the generation, so a worker
-    /// that wakes up late can never claim a task of a job that has finished.
+    /// High 32 bits: job generation; low 32 bits: next task index to claim,
+    /// or, for a job of at most [`PINNED_MAX`] tasks, the set of tasks
+    /// claimed (bit i for task i). Claiming a task is a CAS that also
+    /// checks the generation, so a worker that wakes up late can never
+    /// claim a task of a job that has finished.
     counter: AtomicU64,
     /// Number of tasks of the current job.
     n_tasks: AtomicUsize,
+    /// Whether the current job's tasks go to threads by index first (see
+    /// [`parallel_for_pinned`]); written before `n_tasks` is published.
+    pinned: AtomicBool,
     /// How many workers (lowest indices first) take part in the current job.
     active_workers: AtomicUsize,
     /// Points at the caller's `TaskFn` (which lives on the caller's stack);
@@ -121,6 +140,7 @@ fn pool() -> &'static Pool {
         busy: AtomicBool::new(false),
         counter: AtomicU64::new(0),
         n_tasks: AtomicUsize::new(0),
+        pinned: AtomicBool::new(false),
         active_workers: AtomicUsize::new(0),
         job: AtomicPtr::new(std::ptr::null_mut()),
         remaining: AtomicUsize::new(0),
@@ -132,22 +152,44 @@ fn pool() -> &'static Pool {
 }
 
 impl Pool {
-    /// Claims and runs tasks of generation `gen` until none are left.
-    fn work(&self, gen_: u64) {
+    /// Claims and runs tasks of generation `gen` until none are left; `me`
+    /// is this thread's index among the job's threads (the caller is 0).
+    fn work(&self, gen_: u64, me: usize) {
         loop {
             let v = self.counter.load(Ordering::Acquire);
             if v >> 32 != gen_ {
                 return;
             }
-            let idx = (v & 0xffff_ffff) as usize;
+            let low = v & 0xffff_ffff;
             let n = self.n_tasks.load(Ordering::Acquire);
-            if idx >= n {
-                return;
-            }
+            let (idx, claimed) = if n <= PINNED_MAX && self.pinned.load(Ordering::Relaxed) {
+                // Own task first, then the lowest one still free. A closed
+                // generation has every bit set, so nothing is free.
+                let free = !low & ((1u64 << n) - 1);
+                if free == 0 {
+                    return;
+                }
+                // The caller takes the last task, worker w task w: a worker
+                // starts a little after the caller, and the first of a
+                // split's blocks is the smaller one when they differ.
+                let own = if me == 0 { n - 1 } else { me - 1 };
+                let idx = if free & (1 << own) != 0 {
+                    own
+                } else {
+                    free.trailing_zeros() as usize
+                };
+                (idx, v | 1 << idx)
+            } else {
+                let idx = low as usize;
+                if idx >= n {
+                    return;
+                }
+                (idx, v + 1)
+            };
             let job = self.job.load(Ordering::Acquire);
             if self
                 .counter
-                .compare_exchange_weak(v, v + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(v, claimed, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
@@ -208,7 +250,7 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
         };
         seen = gen_;
         if index < p.active_workers.load(Ordering::Acquire) {
-            p.work(gen_);
+            p.work(gen_, index + 1);
         }
     }
 }
@@ -216,14 +258,28 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
 /// Runs `f(i)` for every `i` in `0..n_tasks` on up to `threads` threads,
 /// counting the calling thread, and returns when all calls have finished.
 ///
-/// Tasks are handed out dynamically (an atomic counter), so uneven tasks
-/// balance themselves. With `threads <= 1` or `n_tasks <= 1` the tasks run
+/// Tasks are handed out dynamically (an atomic counter), in order, so
+/// uneven tasks balance themselves. With `threads <= 1` or `n_tasks <= 1` the tasks run
 /// inline in order with no synchronisation. A call made from inside a task,
 /// or while another thread is using the pool, also runs inline.
 ///
 /// If a task panics, the remaining tasks still run, and the first panic is
 /// resumed on the calling thread once all have finished.
 pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
+    run_job(n_tasks, threads, f, false);
+}
+
+/// [`parallel_for`] where, in a job of at most [`PINNED_MAX`] tasks, each
+/// thread first takes its own task: worker w task w, the caller the last
+/// one (then any task still free, so a late worker costs no more than
+/// before). For work split into one block per thread that touches the
+/// same memory call after call, such as a matrix product into the same C:
+/// each block then stays in one core's cache.
+pub fn parallel_for_pinned(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
+    run_job(n_tasks, threads, f, true);
+}
+
+fn run_job(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync), pinned: bool) {
     // Task indices live in the low 32 bits of the counter; u32::MAX marks a
     // closed generation.
     if threads <= 1 || n_tasks <= 1 || IN_POOL.with(|c| c.get()) || n_tasks >= u32::MAX as usize {
@@ -299,6 +355,7 @@ pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) 
         .store(closed << 32 | 0xffff_ffff, Ordering::SeqCst);
     p.waiter_parked.store(false, Ordering::SeqCst);
     p.remaining.store(n_tasks, Ordering::SeqCst);
+    p.pinned.store(pinned, Ordering::Relaxed);
     p.n_tasks.store(n_tasks, Ordering::Release);
     p.active_workers.store(slots.len(), Ordering::Release);
     // Erase the lifetime: workers only dereference this while we wait below.
@@ -313,7 +370,7 @@ pub fn parallel_for(n_tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) 
         }
     }
 
-    p.work(gen_);
+    p.work(gen_, 0);
 
     // Wait for tasks still running on workers.
     let start = Instant::now();

@@ -105,7 +105,8 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize, keep_a: bool) {
         // disjoint C blocks.
         unsafe { serial::<K>(&s, kc, keep_a) };
     };
-    pool::parallel_for(t, t, &task);
+    // Pinned: each block of C stays on one core from call to call.
+    pool::parallel_for_pinned(t, t, &task);
 }
 
 thread_local! {
