@@ -109,8 +109,8 @@ struct Pool {
     /// Held (true) by the single caller that owns the current job.
     busy: AtomicBool,
     /// High 32 bits: job generation; low 32 bits: next task index to claim,
-    /// or, for a job of at most [`PINNED_MAX`] tasks, the set of tasks
-    /// claimed (bit i for task i). Claiming a task is a CAS that also
+    /// or, for a pinned job of at most [`PINNED_MAX`] tasks, the set of
+    /// tasks claimed (bit i for task i). Claiming a task is a CAS that also
     /// checks the generation, so a worker that wakes up late can never
     /// claim a task of a job that has finished.
     counter: AtomicU64,
@@ -259,8 +259,8 @@ fn worker_main(index: usize, slot: Arc<WorkerSlot>, mut seen: u64) {
 /// counting the calling thread, and returns when all calls have finished.
 ///
 /// Tasks are handed out dynamically (an atomic counter), in order, so
-/// uneven tasks balance themselves. With `threads <= 1` or `n_tasks <= 1` the tasks run
-/// inline in order with no synchronisation. A call made from inside a task,
+/// uneven tasks balance themselves. With `threads <= 1` or `n_tasks <= 1`
+/// the tasks run inline in order with no synchronisation. A call made from inside a task,
 /// or while another thread is using the pool, also runs inline.
 ///
 /// If a task panics, the remaining tasks still run, and the first panic is
