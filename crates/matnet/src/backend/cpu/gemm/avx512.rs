@@ -57,16 +57,16 @@ impl Kernel for Avx512x12x32 {
         cols: usize,
         accumulate: bool,
     ) {
-        // The full tile into a row-major C, B packed and A packed or in
-        // rows: straight into the assembly, which prefetches C itself.
-        if rows == MR && cols == NR && brs == NR as isize && csc == 1 {
-            // SAFETY: forwarded kernel contract; AVX-512F checked by `sgemm`.
-            if ars == 1 && acs == MR as isize {
-                return unsafe { full_tile(k, a, b, c, rsc, accumulate) };
-            }
-            if acs == 1 {
-                return unsafe { full_tile_rows(k, a, ars, b, c, rsc, accumulate) };
-            }
+        // The full tile into a row-major C with B packed: straight into
+        // the assembly (which prefetches C itself) when A's layout has one.
+        // SAFETY: forwarded kernel contract; AVX-512F checked by `sgemm`.
+        if rows == MR
+            && cols == NR
+            && brs == NR as isize
+            && csc == 1
+            && unsafe { full_tile_any(k, a, ars, acs, b, c, rsc, accumulate) }
+        {
+            return;
         }
         macro_rules! rows {
             ($($r:literal)*) => {
@@ -258,21 +258,17 @@ unsafe fn tile_r<const R: usize>(
             _mm_prefetch::<_MM_HINT_T0>(cr);
             _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_offset((cols as isize - 1) * csc * 4));
         }
-        let packed_a = ars == 1 && acs == MR as isize;
-        if R == MR && brs == NR as isize && cols == NR && (packed_a || acs == 1) && rsc == 1 {
-            // SAFETY: a full tile with B packed; A packed, or in rows. C's
-            // columns contiguous (a product run as Cᵀ = Bᵀ·Aᵀ): into a
-            // row-major scratch tile, then transposed into C. (A row-major
-            // C never gets here: `tile` sends it straight to the assembly.)
+        if R == MR && brs == NR as isize && cols == NR && rsc == 1 {
+            // A full tile with B packed and C's columns contiguous (a
+            // product run as Cᵀ = Bᵀ·Aᵀ): into a row-major scratch tile,
+            // then transposed into C. (A row-major C never gets here:
+            // `tile` sends it straight to the assembly.)
             let mut tmp = [0.0f32; MR * NR];
-            let t = tmp.as_mut_ptr();
-            if packed_a {
-                full_tile(k, a, b, t, NR as isize, false)
-            } else {
-                full_tile_rows(k, a, ars, b, t, NR as isize, false)
+            if full_tile_any(k, a, ars, acs, b, tmp.as_mut_ptr(), NR as isize, false) {
+                return store_transposed(&tmp, c, csc, R, cols, accumulate);
             }
-            return store_transposed(&tmp, c, csc, R, cols, accumulate);
         }
+        let packed_a = ars == 1 && acs == MR as isize;
         // A tile at most 16 columns wide (the ragged last panel of n = 784,
         // say) runs on one vector per row: half the multiply-adds.
         let acc = match (packed_a, brs == NR as isize, cols <= 16) {
@@ -594,9 +590,10 @@ macro_rules! c_prefetch {
     };
 }
 
-/// The full-tile assembly: prefetch C's tile, zero the 24 accumulators, run the k loop four
-/// steps per iteration (then one at a time), add or store into C. `$adv4`
-/// and `$adv1` move the A pointers of `$layout` on by four steps and one.
+/// The full-tile assembly: prefetch C's tile, zero the 24 accumulators,
+/// run the k loop four steps per iteration (then one at a time), add or
+/// store into C. `$adv4` and `$adv1` move the A pointers of `$layout` on
+/// by four steps and one.
 macro_rules! full_tile_asm {
     ($layout:ident, [$($adv4:literal),*], [$($adv1:literal),*], $($operands:tt)*) => {
         std::arch::asm!(
@@ -658,6 +655,36 @@ macro_rules! full_tile_asm {
             options(nostack),
         )
     };
+}
+
+/// The full 12×32 tile in assembly if A's layout has a variant (packed or
+/// in rows); false, with nothing done, otherwise.
+///
+/// # Safety
+/// As the variant taken: [`full_tile`] or [`full_tile_rows`].
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn full_tile_any(
+    k: usize,
+    a: *const f32,
+    ars: isize,
+    acs: isize,
+    b: *const f32,
+    c: *mut f32,
+    rsc: isize,
+    accumulate: bool,
+) -> bool {
+    // SAFETY: forwarded.
+    unsafe {
+        if ars == 1 && acs == MR as isize {
+            full_tile(k, a, b, c, rsc, accumulate);
+        } else if acs == 1 {
+            full_tile_rows(k, a, ars, b, c, rsc, accumulate);
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// The full tile with both panels packed: the k loop in assembly, four
