@@ -281,6 +281,27 @@ fn block_edges_with_threads() {
     });
 }
 
+/// A given transposed (its columns contiguous, as `Xᵀ` in `grad_W`) and
+/// packed: row counts on both sides of the 48-row groups the AVX-512
+/// packer cuts each column into, padded leading dimensions, 1 and 2
+/// threads (two threads split the rows, so each packs its own groups).
+#[test]
+fn transposed_a_packed_in_row_groups() {
+    each_kernel(|kernel| {
+        for m in [47, 48, 59, 96, 107, 143, 400] {
+            for (pad, threads) in [(0, 1), (3, 1), (5, 2)] {
+                let t = Case {
+                    ta: true,
+                    pad,
+                    threads,
+                    ..plain(m, 160, 37)
+                };
+                check(kernel, t);
+            }
+        }
+    });
+}
+
 /// The same bits on 1, 2, 3 and 4 threads: a thread's block of C is summed
 /// over k in the same passes as the whole product (64×64·1024: split in
 /// two, each half is a single B panel, which once chose deeper passes).

@@ -88,6 +88,8 @@ impl Kernel for Avx512x12x32 {
         unsafe {
             if csa == 1 && rsa != 1 && mc >= MR && kc >= 16 {
                 pack_a_rowmajor(mc, kc, a, rsa, dst)
+            } else if rsa == 1 && csa != 1 && mc >= 4 * MR {
+                pack_a_colmajor(mc, kc, a, csa, dst)
             } else {
                 super::packing::pack_a_block::<Self>(mc, kc, a, rsa, csa, dst)
             }
@@ -230,6 +232,63 @@ unsafe fn pack_a_rowmajor(mc: usize, kc: usize, a: *const f32, rsa: isize, dst: 
     // SAFETY: forwarded; `block` writes only the columns it is given.
     unsafe {
         super::packing::pack_a_rowmajor_with::<Avx512x12x32>((mc, kc), a, rsa, dst, 16, block)
+    }
+}
+
+/// Packs A with contiguous columns (`rsa == 1`: `Xᵀ` in `grad_W = Xᵀ·G`)
+/// four panels (48 rows) at a time: each of A's columns gives three full
+/// vectors, whole cache lines, cut into four 12-float pieces by lane
+/// permutes. Panel by panel, each 48-byte piece split a line that the
+/// next panel read again.
+///
+/// # Safety
+/// AVX-512F; columns `a + p·csa` (p < kc) hold `mc` readable floats;
+/// `dst` holds `ceil(mc/12)·12·kc` floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a_colmajor(mc: usize, kc: usize, a: *const f32, csa: isize, dst: *mut f32) {
+    const G: usize = 4 * MR;
+    let lanes: __mmask16 = (1 << MR) - 1;
+    // Piece q of a 48-float column: lanes 12q.. of (v0, v1, v2).
+    let i1 = _mm512_setr_epi32(12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 0, 0, 0);
+    let i2 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 0, 0, 0, 0);
+    let i3 = _mm512_setr_epi32(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0);
+    let groups = mc / G;
+    for g in 0..groups {
+        let src = a.wrapping_add(g * G);
+        let d = dst.wrapping_add(g * 4 * MR * kc);
+        // SAFETY: reads rows g·48.. + 48 of each column, writes the four
+        // panels of those rows.
+        unsafe {
+            for p in 0..kc {
+                let s = src.offset(p as isize * csa);
+                let v0 = _mm512_loadu_ps(s);
+                let v1 = _mm512_loadu_ps(s.add(16));
+                let v2 = _mm512_loadu_ps(s.add(32));
+                let o = d.add(p * MR);
+                _mm512_mask_storeu_ps(o, lanes, v0);
+                _mm512_mask_storeu_ps(o.add(MR * kc), lanes, _mm512_permutex2var_ps(v0, i1, v1));
+                _mm512_mask_storeu_ps(
+                    o.add(2 * MR * kc),
+                    lanes,
+                    _mm512_permutex2var_ps(v1, i2, v2),
+                );
+                _mm512_mask_storeu_ps(o.add(3 * MR * kc), lanes, _mm512_permutexvar_ps(i3, v2));
+            }
+        }
+    }
+    let done = groups * G;
+    if done < mc {
+        // SAFETY: the remaining rows and their panels.
+        unsafe {
+            super::packing::pack_a_block::<Avx512x12x32>(
+                mc - done,
+                kc,
+                a.wrapping_add(done),
+                1,
+                csa,
+                dst.wrapping_add(done * kc),
+            )
+        }
     }
 }
 
