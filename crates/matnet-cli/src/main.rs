@@ -20,6 +20,11 @@ mod serve;
 mod state;
 mod train;
 
+/// Large buffers (operands, packing buffers) on 2 MiB pages: see
+/// [`matnet::alloc`].
+#[global_allocator]
+static ALLOC: matnet::alloc::HugePageAlloc = matnet::alloc::HugePageAlloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

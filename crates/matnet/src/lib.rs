@@ -33,6 +33,7 @@
 //! assert!((w.to_vec()[1] + 2.0).abs() < 1e-3);
 //! ```
 
+pub mod alloc;
 pub mod autograd;
 pub mod backend;
 pub mod data;

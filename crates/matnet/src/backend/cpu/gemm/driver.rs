@@ -4,6 +4,7 @@ use std::cell::Cell;
 
 use super::super::threads as pool;
 use super::{Kernel, Prepacked, Problem};
+use crate::alloc::ScratchBuf;
 /// Below this many multiply-adds (m·n·k) a product runs on one thread.
 /// Measured on the 2-core Zen 3 VM with a warm pool (hand-off ≈ 0.3 µs,
 /// ≈ 3-4 µs when the worker has parked): 32³ is 30% slower on 2 threads,
@@ -112,21 +113,20 @@ unsafe fn run_oriented<K: Kernel>(p: &Problem, threads: usize, keep_a: bool) {
 thread_local! {
     /// Packing buffer reused by every call on this thread (pool workers are
     /// persistent, so after warm-up no call allocates). Taken out while in
-    /// use, so a re-entrant call simply allocates its own.
-    static PACK_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// use, so a re-entrant call simply allocates its own. On huge pages
+    /// (see [`ScratchBuf`]): 1024² and 2048² products ran 2-4% faster.
+    static PACK_BUF: Cell<Option<ScratchBuf>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with a 64-byte aligned scratch buffer of at least `len` floats.
 fn with_pack_buf<R>(len: usize, f: impl FnOnce(*mut f32) -> R) -> R {
-    const ALIGN: usize = 16; // floats = 64 bytes
-    let mut v = PACK_BUF.try_with(Cell::take).unwrap_or_default();
-    if v.len() < len + ALIGN {
-        v.resize(len + ALIGN, 0.0);
-    }
-    let ptr = v.as_mut_ptr();
-    let r = f(ptr.wrapping_add(ptr.align_offset(ALIGN * 4).min(ALIGN)));
-    // Ignored error: TLS already torn down (thread exit); just drop `v`.
-    let _ = PACK_BUF.try_with(|c| c.set(v));
+    let mut buf = match PACK_BUF.try_with(Cell::take).ok().flatten() {
+        Some(b) if b.len() >= len => b,
+        _ => ScratchBuf::new(len),
+    };
+    let r = f(buf.as_mut_ptr());
+    // Ignored error: TLS already torn down (thread exit); just drop `buf`.
+    let _ = PACK_BUF.try_with(|c| c.set(Some(buf)));
     r
 }
 
