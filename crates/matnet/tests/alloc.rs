@@ -65,3 +65,27 @@ fn large_blocks_are_aligned_and_reallocations_keep_contents() {
         a.dealloc(s, Layout::from_size_align(2 * small, 64).unwrap());
     }
 }
+
+#[test]
+fn a_freed_large_block_comes_back_zeroed_when_asked() {
+    let a = HugePageAlloc;
+    let size = HUGE_MIN_BYTES + 1;
+    let l = Layout::from_size_align(size, 8).unwrap();
+    // SAFETY: blocks used within their size and freed with their layout.
+    unsafe {
+        let p = a.alloc(l);
+        assert!(!p.is_null());
+        std::ptr::write_bytes(p, 0xAB, size);
+        a.dealloc(p, l);
+        // The system allocator may hand the same block back: the zeroed
+        // request must still read zeros.
+        let z = a.alloc_zeroed(l);
+        assert_eq!(z as usize % HUGE_PAGE, 0);
+        assert!((0..size).all(|i| *z.add(i) == 0));
+        // And a plain request of the same size still works after it.
+        let q = a.alloc(l);
+        assert!(!q.is_null() && q != z);
+        a.dealloc(q, l);
+        a.dealloc(z, l);
+    }
+}
