@@ -48,9 +48,8 @@ pub const HUGE_PAGE: usize = 2 << 20;
 
 /// Requests of at least this many bytes are served as whole 2 MiB pages
 /// marked for huge pages: a 1024×1024 matrix qualifies. With 1 MiB the
-/// resident memory of a 50-epoch MLP training run crept up by 3% (huge
-/// pages appearing in the heap's alignment slack); with 4 MiB it stayed
-/// flat (`bench/mlp_rss.py`).
+/// resident memory of a 50-epoch MLP training run crept up by 2-3%, in
+/// 1-2 MiB steps; with 4 MiB it stayed flat (`bench/mlp_rss.py`).
 pub const HUGE_MIN_BYTES: usize = 4 << 20;
 
 /// The global allocator described in the [module docs](self).
