@@ -20,15 +20,15 @@ mod serve;
 mod state;
 mod train;
 
-/// Large buffers (operands, packing buffers) on 2 MiB pages: see
-/// [`matnet::alloc`].
-#[global_allocator]
-static ALLOC: matnet::alloc::HugePageAlloc = matnet::alloc::HugePageAlloc;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Buffers of 4 MiB and more (large operands) on 2 MiB pages: see
+/// [`matnet::alloc`].
+#[global_allocator]
+static ALLOC: matnet::alloc::HugePageAlloc = matnet::alloc::HugePageAlloc;
 
 const WELCOME: &str = "\
 matnet: neural networks as matrix operations.

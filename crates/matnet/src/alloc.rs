@@ -55,14 +55,18 @@ pub const HUGE_MIN_BYTES: usize = 4 << 20;
 /// The global allocator described in the [module docs](self).
 pub struct HugePageAlloc;
 
-/// The layout a request is served with: 2 MiB aligned when large enough.
+/// `bytes` rounded up to whole huge pages, 2 MiB aligned: the marked range
+/// then holds this block only, never part of a neighbour's. None for a
+/// size within 2 MiB of `isize::MAX`.
+fn huge_layout(bytes: usize) -> Option<Layout> {
+    Layout::from_size_align(bytes.checked_next_multiple_of(HUGE_PAGE)?, HUGE_PAGE).ok()
+}
+
+/// The layout a request is served with: whole huge pages when large
+/// enough (and representable), else as asked.
 fn served(layout: Layout) -> Layout {
     if layout.size() >= HUGE_MIN_BYTES && layout.align() <= HUGE_PAGE && enabled() {
-        // Whole huge pages: the marked range then holds this block only,
-        // never part of a neighbour's. Fails only for a size within 2 MiB
-        // of isize::MAX, which is then served as asked.
-        let size = layout.size().div_ceil(HUGE_PAGE) * HUGE_PAGE;
-        Layout::from_size_align(size, HUGE_PAGE).unwrap_or(layout)
+        huge_layout(layout.size()).unwrap_or(layout)
     } else {
         layout
     }
@@ -117,22 +121,19 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let l = served(layout);
-        if l.align() == HUGE_PAGE {
-            // Marked before anything touches the pages, so the zeroing
-            // below already faults them in as huge pages.
-            // SAFETY: forwarded.
-            let p = unsafe { System.alloc(l) };
-            advise(p, l.size());
-            if !p.is_null() {
-                // SAFETY: `p` holds `l.size()` bytes.
-                unsafe { std::ptr::write_bytes(p, 0, l.size()) };
-            }
-            p
-        } else {
-            // SAFETY: forwarded.
-            unsafe { System.alloc_zeroed(l) }
+        if served(layout).align() != HUGE_PAGE {
+            // SAFETY: forwarded; served as asked.
+            return unsafe { System.alloc_zeroed(layout) };
         }
+        // `alloc` marks the block before anything touches its pages, so
+        // the zeroing below already faults them in as huge pages.
+        // SAFETY: forwarded.
+        let p = unsafe { self.alloc(layout) };
+        if !p.is_null() {
+            // SAFETY: `p` holds at least `layout.size()` bytes.
+            unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+        }
+        p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -190,11 +191,11 @@ impl ScratchBuf {
         let bytes = len.max(1).saturating_mul(4);
         let huge = bytes >= SCRATCH_HUGE_MIN_BYTES && enabled();
         let layout = if huge {
-            Layout::from_size_align(bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE, HUGE_PAGE)
+            huge_layout(bytes)
         } else {
-            Layout::from_size_align(bytes, 64)
+            Layout::from_size_align(bytes, 64).ok()
         };
-        let Ok(layout) = layout else {
+        let Some(layout) = layout else {
             panic!("scratch buffer of {len} floats exceeds the address space");
         };
         let p = if huge { map_huge(layout.size()) } else { None };

@@ -122,7 +122,11 @@ thread_local! {
 fn with_pack_buf<R>(len: usize, f: impl FnOnce(*mut f32) -> R) -> R {
     let mut buf = match PACK_BUF.try_with(Cell::take).ok().flatten() {
         Some(b) if b.len() >= len => b,
-        _ => ScratchBuf::new(len),
+        small => {
+            // Freed before the larger one is mapped, not after.
+            drop(small);
+            ScratchBuf::new(len)
+        }
     };
     let r = f(buf.as_mut_ptr());
     // Ignored error: TLS already torn down (thread exit); just drop `buf`.
